@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("petitions.urls")),
+]
+
+handler400 = "petitions.views.bad_request"
+handler403 = "petitions.views.permission_denied"
+handler404 = "petitions.views.page_not_found"
+handler500 = "petitions.views.server_error"

@@ -1,0 +1,25 @@
+from django.http import HttpResponseBadRequest
+from django.template.loader import render_to_string
+
+
+class RejectBadRequestsMiddleware:
+    """Answer 400 to NUL bytes in the path or parameters: PostgreSQL cannot store them (cf. wagtail #4496)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self._has_nul(request):
+            body = render_to_string("400.html", {"message": "Your request contained invalid characters."}, request)
+            return HttpResponseBadRequest(body)
+        return self.get_response(request)
+
+    @staticmethod
+    def _has_nul(request) -> bool:
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return True
+        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+            for key, values in request.POST.lists():
+                if "\x00" in key or any("\x00" in v for v in values):
+                    return True
+        return False

@@ -1,0 +1,414 @@
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def new_token() -> str:
+    """An unguessable URL-safe token (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+# --- Reference data -------------------------------------------------------------------------------
+
+
+class Nation(models.TextChoices):
+    ENGLAND = "england", "England"
+    WALES = "wales", "Wales"
+    SCOTLAND = "scotland", "Scotland"
+    NORTHERN_IRELAND = "northern_ireland", "Northern Ireland"
+
+
+class Country(models.Model):
+    """A country or territory a signer may live in (the e-petitions location list; UK is GB)."""
+
+    code = models.CharField(max_length=3, unique=True)
+    name = models.CharField(max_length=100)
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "countries"
+
+    def __str__(self):
+        return self.name
+
+
+class Region(models.Model):
+    """One of the 9 English regions or the 3 other nations, with the letter the petitions API uses."""
+
+    gss_code = models.CharField("GSS code", max_length=9, unique=True)
+    name = models.CharField(max_length=100)
+    api_code = models.CharField("API code", max_length=1, unique=True)
+    nation = models.CharField(max_length=20, choices=Nation.choices)
+
+    class Meta:
+        ordering = ["api_code"]
+
+    def __str__(self):
+        return self.name
+
+
+class Constituency(models.Model):
+    """A 2024 Westminster constituency and its current MP."""
+
+    gss_code = models.CharField("GSS code", max_length=9, unique=True)
+    name = models.CharField(max_length=100)
+    name_cy = models.CharField("Welsh name", max_length=100, blank=True)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="constituencies")
+    nation = models.CharField(max_length=20, choices=Nation.choices)
+    mp_name = models.CharField("MP", max_length=100, blank=True)
+    mp_id = models.PositiveIntegerField("Parliament member id", null=True, blank=True)
+    party = models.CharField(max_length=100, blank=True)
+    party_colour = models.CharField(max_length=7, blank=True)
+    example_postcode = models.CharField(max_length=8, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "constituencies"
+
+    def __str__(self):
+        return self.name
+
+
+class Department(models.Model):
+    acronym = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200, unique=True)
+    url = models.URLField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Topic(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class SiteSettings(models.Model):
+    """The site-wide knobs staff change in the admin. Exactly one row (pk=1); read it with `SiteSettings.load()`."""
+
+    threshold_for_response = models.PositiveIntegerField(default=10_000)
+    threshold_for_debate = models.PositiveIntegerField(default=100_000)
+    petition_duration_months = models.PositiveSmallIntegerField(
+        default=6, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    minimum_sponsors = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(0), MaxValueValidator(10)]
+    )
+    maximum_sponsors = models.PositiveSmallIntegerField(default=20)
+    moderation_delay_threshold = models.PositiveIntegerField(
+        default=500, help_text="Creators are told moderation may take longer when the queue reaches this size."
+    )
+    moderation_delay_message = models.TextField(max_length=500, blank=True)
+    signature_count_interval = models.PositiveSmallIntegerField(
+        default=5, help_text="Seconds between signature tally runs; also the API's cache max-age."
+    )
+    signature_count_updated_at = models.DateTimeField(null=True, blank=True)
+    update_signature_counts = models.BooleanField(default=True)
+    disable_collecting_signatures = models.BooleanField(
+        "Pause signing", default=False, help_text="Stops new signatures and confirmations site-wide."
+    )
+    disable_petition_creation = models.BooleanField("Pause new petitions", default=False)
+    disable_notifications = models.BooleanField("Pause bulk email", default=False)
+    feedback_email = models.EmailField(default="petitionscommittee@parliament.uk")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "site settings"
+        verbose_name_plural = "site settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="site_settings_singleton")]
+
+    def __str__(self):
+        return "Site settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "SiteSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+# --- Petitions ------------------------------------------------------------------------------------
+
+
+class PetitionState(models.TextChoices):
+    PENDING = "pending", "Pending (creator's email not confirmed)"
+    VALIDATED = "validated", "Gathering support"
+    SPONSORED = "sponsored", "Awaiting moderation"
+    FLAGGED = "flagged", "Flagged"
+    DORMANT = "dormant", "Dormant"
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+    REJECTED = "rejected", "Rejected"
+    HIDDEN = "hidden", "Hidden"
+    STOPPED = "stopped", "Stopped"
+    REMOVED = "removed", "Removed"
+
+
+S = PetitionState
+#: Shown in the public lists and on the petition page.
+VISIBLE_STATES = (S.OPEN, S.CLOSED, S.REJECTED)
+PUBLISHED_STATES = (S.OPEN, S.CLOSED)
+MODERATED_STATES = (S.OPEN, S.CLOSED, S.HIDDEN, S.REJECTED)
+COLLECTING_SPONSORS_STATES = (S.PENDING, S.VALIDATED)
+IN_MODERATION_STATES = (S.SPONSORED, S.FLAGGED)
+TODO_LIST_STATES = (S.PENDING, S.VALIDATED, S.SPONSORED, S.FLAGGED, S.DORMANT)
+RESTORABLE_STATES = (S.FLAGGED, S.DORMANT, S.REJECTED, S.HIDDEN)
+REJECTABLE_STATES = (S.PENDING, S.VALIDATED, S.SPONSORED, S.FLAGGED, S.DORMANT)
+FLAGGABLE_STATES = (S.PENDING, S.VALIDATED, S.SPONSORED)
+#: `/petitions/<id>` answers for these (unpublished ones with an interstitial page); removed ones get 410.
+SHOW_STATES = (S.PENDING, S.VALIDATED, S.SPONSORED, S.FLAGGED, S.OPEN, S.CLOSED, S.REJECTED, S.STOPPED)
+
+
+class ResponseState(models.TextChoices):
+    PENDING = "pending", "Below the response threshold"
+    AWAITING = "awaiting", "Awaiting a government response"
+    RESPONDED = "responded", "Government responded"
+
+
+class DebateState(models.TextChoices):
+    PENDING = "pending", "Below the debate threshold"
+    AWAITING = "awaiting", "Awaiting a debate decision"
+    SCHEDULED = "scheduled", "Debate scheduled"
+    DEBATED = "debated", "Debated"
+    NOT_DEBATED = "not_debated", "Not debated"
+
+
+class PetitionQuerySet(models.QuerySet):
+    def visible(self):
+        return self.filter(state__in=VISIBLE_STATES)
+
+    def published(self):
+        return self.filter(state__in=PUBLISHED_STATES)
+
+    def open(self):
+        return self.filter(state=S.OPEN)
+
+    def in_moderation(self):
+        return self.filter(state__in=IN_MODERATION_STATES)
+
+    def collecting_sponsors(self):
+        return self.filter(state__in=COLLECTING_SPONSORS_STATES)
+
+
+class Petition(models.Model):
+    action = models.CharField(max_length=80)
+    background = models.CharField(max_length=300)
+    additional_details = models.TextField(max_length=800, blank=True)
+    committee_note = models.TextField(blank=True, help_text="A note from the Petitions Committee, shown publicly.")
+
+    state = models.CharField(max_length=20, choices=PetitionState.choices, default=S.PENDING, db_index=True)
+    response_state = models.CharField(
+        max_length=20, choices=ResponseState.choices, default=ResponseState.PENDING, db_index=True
+    )
+    debate_state = models.CharField(
+        max_length=20, choices=DebateState.choices, default=DebateState.PENDING, db_index=True
+    )
+
+    departments = models.ManyToManyField(Department, blank=True, related_name="petitions")
+    topics = models.ManyToManyField(Topic, blank=True, related_name="petitions")
+
+    sponsor_token = models.CharField(max_length=64, default=new_token, unique=True, editable=False)
+    signature_count = models.PositiveIntegerField(default=0)
+    last_signed_at = models.DateTimeField(null=True, blank=True)
+    signature_count_validated_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="End of the day, London time, the petition duration after opening."
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    state_at_removal = models.CharField(max_length=20, choices=PetitionState.choices, blank=True)
+    moderation_threshold_reached_at = models.DateTimeField(null=True, blank=True)
+    response_threshold_reached_at = models.DateTimeField(null=True, blank=True)
+    government_response_at = models.DateTimeField(null=True, blank=True)
+    debate_threshold_reached_at = models.DateTimeField(null=True, blank=True)
+    scheduled_debate_date = models.DateField(null=True, blank=True)
+    debate_scheduled_on = models.DateField(null=True, blank=True)
+    debate_outcome_at = models.DateTimeField(null=True, blank=True)
+
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moderation_lag = models.PositiveIntegerField(null=True, blank=True, help_text="Days spent in moderation.")
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    locked_at = models.DateTimeField(null=True, blank=True)
+    special_consideration = models.BooleanField(default=False)
+    do_not_anonymize = models.BooleanField(default=False)
+    anonymized_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PetitionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "-signature_count", "-created_at"], name="petition_state_count"),
+            models.Index(fields=["state", "-opened_at"], name="petition_state_opened"),
+        ]
+
+    def __str__(self):
+        return f"{self.pk}: {self.action}"
+
+    def get_absolute_url(self):
+        return f"/petitions/{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == S.OPEN
+
+    @property
+    def is_visible(self) -> bool:
+        return self.state in VISIBLE_STATES
+
+    @property
+    def creator(self):
+        return self.signatures.filter(creator=True).first()
+
+
+class SignatureState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    VALIDATED = "validated", "Validated"
+    FRAUDULENT = "fraudulent", "Fraudulent"
+    INVALIDATED = "invalidated", "Invalidated"
+
+
+class Signature(models.Model):
+    """One person's signature. Only validated ones count; the tally job turns rows into counts."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="signatures")
+    name = models.CharField(max_length=255)
+    email = models.EmailField(max_length=254)
+    canonical_email = models.CharField(max_length=254, db_index=True)
+    postcode = models.CharField(max_length=10, blank=True)
+    country = models.ForeignKey(Country, on_delete=models.PROTECT, related_name="+")
+    constituency = models.ForeignKey(
+        Constituency, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=20, choices=SignatureState.choices, default=SignatureState.PENDING)
+    creator = models.BooleanField(default=False)
+    sponsor = models.BooleanField(default=False)
+    notify_by_email = models.BooleanField(default=False)
+
+    confirm_token = models.CharField(max_length=64, default=new_token, unique=True, editable=False)
+    unsubscribe_token = models.CharField(max_length=64, default=new_token, unique=True, editable=False)
+
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    validated_ip = models.GenericIPAddressField(null=True, blank=True)
+    email_count = models.PositiveSmallIntegerField(default=0)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+    anonymized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["petition", "state"], name="signature_petition_state"),
+            models.Index(fields=["state", "validated_at"], name="signature_state_validated"),
+            models.Index(fields=["petition", "canonical_email"], name="signature_petition_canonical"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["petition"], condition=Q(creator=True), name="one_creator_per_petition"),
+            models.UniqueConstraint(fields=["petition", "canonical_email", "name"], name="signature_unique_person"),
+        ]
+
+    def __str__(self):
+        return f"Signature {self.pk} on petition {self.petition_id}"
+
+
+class ConstituencyPetitionJournal(models.Model):
+    """Validated signatures on one petition from one constituency: a cache of the signature rows."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="constituency_journals")
+    constituency = models.ForeignKey(Constituency, on_delete=models.CASCADE, related_name="+")
+    signature_count = models.PositiveIntegerField(default=0)
+    last_signed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["petition", "constituency"], name="constituency_journal_unique")
+        ]
+
+
+class CountryPetitionJournal(models.Model):
+    """Validated signatures on one petition from one country: a cache of the signature rows."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="country_journals")
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="+")
+    signature_count = models.PositiveIntegerField(default=0)
+    last_signed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["petition", "country"], name="country_journal_unique")]
+
+
+class RejectionReason(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField()
+    hidden = models.BooleanField(default=False, help_text="Petitions rejected for this reason are not shown.")
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self):
+        return self.title
+
+
+class Rejection(models.Model):
+    petition = models.OneToOneField(Petition, on_delete=models.CASCADE, related_name="rejection")
+    reason = models.ForeignKey(RejectionReason, on_delete=models.PROTECT, related_name="rejections")
+    details = models.TextField(max_length=4000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self):
+        return f"{self.petition_id}: {self.reason.code}"
+
+
+class AuditLog(models.Model):
+    """Every staff action: who did what to which object, and when."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"

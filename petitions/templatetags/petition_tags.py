@@ -1,0 +1,96 @@
+"""Formatting used across pages and emails: London-time dates in the petitions site's style, and safe Markdown."""
+
+from datetime import date, datetime
+
+import markdown as md
+import nh3
+from django import template
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+ALLOWED_TAGS = {"p", "br", "strong", "em", "ul", "ol", "li", "a", "h2", "h3", "h4", "blockquote", "code", "pre"}
+ALLOWED_URL_SCHEMES = {"https", "http", "mailto"}
+
+
+def _london(value):
+    if isinstance(value, datetime):
+        return timezone.localtime(value) if timezone.is_aware(value) else value
+    return value
+
+
+@register.filter
+def long_date(value) -> str:
+    """9 March 2022"""
+    if not value:
+        return ""
+    value = _london(value)
+    return f"{value.day} {value:%B %Y}"
+
+
+@register.filter
+def day_date(value) -> str:
+    """Friday 1 July 2022"""
+    if not value:
+        return ""
+    value = _london(value)
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+@register.filter
+def day_month(value) -> str:
+    """Tuesday 21 March"""
+    if not value:
+        return ""
+    value = _london(value)
+    return f"{value:%A} {value.day} {value:%B}"
+
+
+@register.filter
+def clock_time(value) -> str:
+    """11.45pm, 9am, midday, midnight (London time), as the petitions site writes times."""
+    if not value:
+        return ""
+    value = _london(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return ""
+    hour, minute = value.hour, value.minute
+    if minute == 0 and hour == 12:
+        return "midday"
+    if minute == 0 and hour == 0:
+        return "midnight"
+    suffix = "am" if hour < 12 else "pm"
+    h12 = hour % 12 or 12
+    return f"{h12}{suffix}" if minute == 0 else f"{h12}.{minute:02d}{suffix}"
+
+
+@register.filter
+def markdown(value) -> str:
+    """Render staff-written Markdown, then sanitise it: no raw HTML, no script or javascript: links."""
+    if not value:
+        return ""
+    html = md.markdown(str(value), extensions=["sane_lists"])
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="noopener noreferrer",
+    )
+    clean = clean.replace("<p>", '<p class="govuk-body">').replace("<ul>", '<ul class="govuk-list govuk-list--bullet">')
+    clean = clean.replace("<ol>", '<ol class="govuk-list govuk-list--number">').replace("<a ", '<a class="govuk-link" ')
+    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 above
+
+
+@register.filter
+def paragraphs(value) -> str:
+    """Plain text with blank-line paragraphs, escaped (petition text is never Markdown)."""
+    from django.utils.html import escape
+
+    if not value:
+        return ""
+    parts = [p.strip() for p in str(value).replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return mark_safe(  # noqa: S308 - every part is escaped
+        "".join('<p class="govuk-body">' + escape(p).replace("\n", "<br>") + "</p>" for p in parts)
+    )
