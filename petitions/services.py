@@ -124,7 +124,8 @@ def petition_recount(*, petition_id: int) -> int:
 
     The rows are the source of truth and the counts are caches of them, so this is always safe to run.
     """
-    petition = Petition.objects.select_for_update().get(pk=petition_id)
+    if not Petition.objects.select_for_update().filter(pk=petition_id).exists():
+        return 0
     validated = Signature.objects.filter(petition_id=petition_id, state=SignatureState.VALIDATED)
     totals = validated.aggregate(n=Count("id"), last=Max("validated_at"))
 

@@ -1,0 +1,79 @@
+"""A real Celery worker (on Redis when REDIS_URL is set, as in CI) runs a task enqueued on commit."""
+
+import time
+
+import pytest
+from celery.contrib.testing import tasks as _testing_tasks  # noqa: F401 - registers celery.ping for start_worker
+from celery.contrib.testing.worker import start_worker
+from django.db import transaction
+from django.utils import timezone
+
+from config.celery import app
+from petitions import tasks
+from petitions.models import Country, Petition, PetitionState, Signature, SignatureState
+
+
+@pytest.fixture
+def real_worker(settings):
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            yield
+    finally:
+        app.conf.task_always_eager = True
+
+
+def _wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_task_enqueued_on_commit_runs_on_a_real_worker(real_worker):
+    gb, _ = Country.objects.get_or_create(code="GB", defaults={"name": "United Kingdom"})
+    with transaction.atomic():
+        petition = Petition.objects.create(action="Test", background="Test", state=PetitionState.OPEN)
+        Signature.objects.bulk_create(
+            Signature(
+                petition=petition,
+                name=f"Person {i}",
+                email=f"p{i}@example.com",
+                canonical_email=f"p{i}@example.com",
+                country=gb,
+                state=SignatureState.VALIDATED,
+                validated_at=timezone.now(),
+            )
+            for i in range(3)
+        )
+        tasks.petition_recount.delay_on_commit(petition.pk)
+        # Still inside the transaction: nothing may have been sent to the broker yet.
+        time.sleep(0.5)
+        assert Petition.objects.get(pk=petition.pk).signature_count == 0
+
+    assert _wait_for(lambda: Petition.objects.get(pk=petition.pk).signature_count == 3)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_task_enqueued_in_a_rolled_back_transaction_never_runs(real_worker):
+    gb, _ = Country.objects.get_or_create(code="GB", defaults={"name": "United Kingdom"})
+    petition = Petition.objects.create(action="Test", background="Test", state=PetitionState.OPEN)
+    Signature.objects.create(
+        petition=petition,
+        name="Person",
+        email="p@example.com",
+        canonical_email="p@example.com",
+        country=gb,
+        state=SignatureState.VALIDATED,
+        validated_at=timezone.now(),
+    )
+    with pytest.raises(RuntimeError), transaction.atomic():
+        tasks.petition_recount.delay_on_commit(petition.pk)
+        raise RuntimeError("roll back")
+    time.sleep(3)
+    assert Petition.objects.get(pk=petition.pk).signature_count == 0
