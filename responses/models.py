@@ -34,7 +34,8 @@ class Consultation(models.Model):
     """A government consultation that petition signers can respond to."""
 
     title = models.CharField(max_length=200)
-    summary = models.TextField(help_text="Markdown.")
+    summary = models.TextField(help_text="Markdown, shown before the closing date.")
+    details = models.TextField(blank=True, help_text="Markdown, shown after the closing date.")
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     url = models.URLField(max_length=500)
     opens_at = models.DateTimeField()
