@@ -1,5 +1,6 @@
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from . import selectors
@@ -15,6 +16,7 @@ def home(request):
             "counts": selectors.home_counts(),
             "popular": selectors.petitions_popular_open(),
             "responded": selectors.petitions_recent_with_response(),
+            "site": SiteSettings.load(),
         },
     )
 
@@ -43,6 +45,7 @@ def petition_detail(request, petition_id: int):
             "regions": selectors.petition_signatures_by_region(petition=petition),
             "top_constituencies": selectors.petition_top_constituencies(petition=petition),
             "top_countries": selectors.petition_top_countries(petition=petition),
+            "now": timezone.now(),
         },
     )
 
@@ -70,6 +73,16 @@ def gathering_support(request, petition_id: int):
 @require_safe
 def moderation_info(request, petition_id: int):
     return _unpublished(request, petition_id, IN_MODERATION_STATES, "petitions/moderation_info.html")
+
+
+@require_safe
+def petition_map(request, petition_id: int):
+    from .map_data import petition_map_context
+
+    petition = selectors.petition_get_for_show(petition_id=petition_id)
+    if petition is None or petition.state not in (PetitionState.OPEN, PetitionState.CLOSED):
+        raise Http404("No such petition")
+    return render(request, "petitions/map.html", petition_map_context(petition=petition))
 
 
 @require_safe

@@ -19,3 +19,6 @@ if not REDIS_URL:
     # A private queue folder, so tests never consume tasks from a `make run` on the same checkout.
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(Path(tempfile.mkdtemp(prefix="petitions-broker-")))
 SITE_URL = env("SITE_URL", default="http://testserver")
+# Serve static files from the source folders; tests never run collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

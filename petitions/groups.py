@@ -1,0 +1,133 @@
+"""Staff roles as Django groups. The data below is authoritative: `staff_groups_ensure()` (run after every
+`migrate`) gives each group exactly these permissions, adding missing ones and removing any others.
+
+Roles (cf. e-petitions' moderator / reviewer / sysadmin, split here by the work each team does):
+- Moderators: edit petition details and review signatures, record rejections, read the audit log.
+- Response editors: write government responses and consultations.
+- Debate editors: record debates and other parliamentary business.
+- Sysadmins: everything in the petitions, responses and debates apps, and read-only users/groups.
+"""
+
+from django.apps import apps as global_apps
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+
+MODERATORS = "Moderators"
+RESPONSE_EDITORS = "Response editors"
+DEBATE_EDITORS = "Debate editors"
+SYSADMINS = "Sysadmins"
+
+#: The apps whose models staff manage. Every model here must appear in SYSADMINS (a test checks it).
+STAFF_APPS = ("petitions", "responses", "debates")
+
+_CRUD = ("add", "change", "delete", "view")
+
+
+def _perms(app_label: str, actions, *model_names: str) -> list[str]:
+    return [f"{app_label}.{action}_{model}" for model in model_names for action in actions]
+
+
+STAFF_GROUPS: dict[str, list[str]] = {
+    MODERATORS: [
+        *_perms("petitions", ("view", "change"), "petition"),
+        *_perms("petitions", ("view",), "signature"),
+        *_perms("petitions", ("view", "add"), "rejection"),
+        *_perms(
+            "petitions",
+            ("view",),
+            "rejectionreason",
+            "constituency",
+            "country",
+            "region",
+            "department",
+            "topic",
+            "auditlog",
+        ),
+    ],
+    RESPONSE_EDITORS: [
+        *_perms("petitions", ("view",), "petition", "department"),
+        *_perms("responses", ("add", "change", "view"), "governmentresponse"),
+        *_perms("responses", _CRUD, "consultation"),
+    ],
+    DEBATE_EDITORS: [
+        *_perms("petitions", ("view",), "petition", "constituency", "department"),
+        *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),
+    ],
+    SYSADMINS: [
+        *_perms(
+            "petitions",
+            _CRUD,
+            "country",
+            "region",
+            "constituency",
+            "department",
+            "topic",
+            "sitesettings",
+            "petition",
+            "signature",
+            "constituencypetitionjournal",
+            "countrypetitionjournal",
+            "rejectionreason",
+            "rejection",
+            "auditlog",
+        ),
+        *_perms("responses", _CRUD, "governmentresponse", "consultation"),
+        *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),
+        *_perms("auth", ("view",), "user", "group"),
+    ],
+}
+
+
+class UnknownPermission(LookupError):
+    pass
+
+
+def staff_groups_ensure(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
+    """Create or update the staff groups so each has exactly its listed permissions. Idempotent.
+
+    Creates any missing content types and permissions first, so it works whatever order the apps'
+    post_migrate handlers ran in. Returns {group name: number of permissions}.
+    """
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
+
+    for label in {*STAFF_APPS, "auth"}:
+        create_permissions(global_apps.get_app_config(label), verbosity=0, using=using)
+
+    wanted = {perm for perms in STAFF_GROUPS.values() for perm in perms}
+    labels = {perm.split(".", 1)[0] for perm in wanted}
+    by_name = {
+        f"{p.content_type.app_label}.{p.codename}": p
+        for p in Permission.objects.using(using)
+        .filter(content_type__app_label__in=labels)
+        .select_related("content_type")
+    }
+    missing = sorted(wanted - by_name.keys())
+    if missing:
+        raise UnknownPermission(f"staff_groups: unknown permissions {missing}")
+
+    result = {}
+    with transaction.atomic(using=using):
+        for name, perms in STAFF_GROUPS.items():
+            group, _ = Group.objects.using(using).get_or_create(name=name)
+            group.permissions.set([by_name[perm] for perm in perms])
+            result[name] = len(set(perms))
+    return result
+
+
+def staff_groups_post_migrate(sender, using=DEFAULT_DB_ALIAS, **kwargs):
+    """post_migrate handler (connected in PetitionsConfig.ready).
+
+    post_migrate is sent once per installed app; acting on the petitions app's signal is enough because
+    `staff_groups_ensure` creates the responses/debates/auth permissions itself if they are not there yet.
+    """
+    if sender.name != "petitions":
+        return
+    from django.contrib.auth.models import Group, Permission
+
+    if not router.allow_migrate_model(using, Group):
+        return
+    tables = set(connections[using].introspection.table_names())
+    needed = {Permission._meta.db_table, Group._meta.db_table, Group.permissions.through._meta.db_table}
+    if not needed <= tables:
+        return  # auth is not migrated (e.g. `migrate auth zero`)
+    staff_groups_ensure(using=using)
