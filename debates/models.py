@@ -44,9 +44,14 @@ class ParliamentaryEvent(models.Model):
         help_text="The constituency whose MP leads it.",
     )
     lead_mp_name = models.CharField(
-        "Lead (free text)", max_length=200, blank=True, help_text="For ministers, or an MP no longer in office."
+        "Lead (free text)",
+        max_length=200,
+        blank=True,
+        help_text="For ministers, or an MP no longer in office.",
     )
-    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     evidence_deadline = models.DateTimeField(
         null=True, blank=True, help_text="For calls for evidence: when contributions close."
     )

@@ -57,21 +57,181 @@ TOPICS = [
     ("energy", "Energy"), ("welfare", "Welfare and pensions"),
 ]  # fmt: skip
 
-FIRST_NAMES = (
-    "Olivia Amelia Isla Ava Mia Ivy Lily Isabella Rosie Sophia Grace Freya Ella Evie Poppy Aisha Priya Niamh Siobhan "
-    "Catrin Eilidh Megan Zara Fatima Chloe Noah Oliver George Arthur Muhammad Leo Harry Oscar Archie Henry Theo Jack "
-    "Charlie Jacob Thomas Dylan Rhys Callum Euan Ciaran Sean Kwame Arjun Tomasz Ravi Daniel Samuel"
-).split()
-LAST_NAMES = (
-    "Smith Jones Williams Taylor Brown Davies Evans Wilson Thomas Johnson Roberts Robinson Thompson Wright Walker "
-    "White Edwards Hughes Green Hall Lewis Harris Clarke Patel Jackson Wood Turner Martin Cooper Hill Ward Morris "
-    "Moore Clark Lee King Baker Harrison Morgan Allen James Scott Phillips Watson Davis Parker Price Bennett Young "
-    "Griffiths Mitchell Kelly Cook Carter Richardson Bailey Collins Bell Shaw Murphy Miller Cox Richards Khan Marshall "
-    "Anderson Simpson Ellis Adams Singh Begum Wilkinson Foster Chapman Powell Webb Rogers Gray Mason Ali Hunt Hussain "
-    "Campbell Matthews Owen Palmer Holmes Mills Barnes Knight Lloyd Butler Russell Barker Fisher Stevens Jenkins "
-    "Murray Dixon Harvey Graham Pearson Ahmed Fletcher Walsh Kaur Gibson Howard Andrews Stewart Elliott Reynolds "
-    "MacDonald Reid Fraser Kowalski Nowak Okafor Mensah"
-).split()
+FIRST_NAMES = [
+    "Olivia",
+    "Amelia",
+    "Isla",
+    "Ava",
+    "Mia",
+    "Ivy",
+    "Lily",
+    "Isabella",
+    "Rosie",
+    "Sophia",
+    "Grace",
+    "Freya",
+    "Ella",
+    "Evie",
+    "Poppy",
+    "Aisha",
+    "Priya",
+    "Niamh",
+    "Siobhan",
+    "Catrin",
+    "Eilidh",
+    "Megan",
+    "Zara",
+    "Fatima",
+    "Chloe",
+    "Noah",
+    "Oliver",
+    "George",
+    "Arthur",
+    "Muhammad",
+    "Leo",
+    "Harry",
+    "Oscar",
+    "Archie",
+    "Henry",
+    "Theo",
+    "Jack",
+    "Charlie",
+    "Jacob",
+    "Thomas",
+    "Dylan",
+    "Rhys",
+    "Callum",
+    "Euan",
+    "Ciaran",
+    "Sean",
+    "Kwame",
+    "Arjun",
+    "Tomasz",
+    "Ravi",
+    "Daniel",
+    "Samuel",
+]
+LAST_NAMES = [
+    "Smith",
+    "Jones",
+    "Williams",
+    "Taylor",
+    "Brown",
+    "Davies",
+    "Evans",
+    "Wilson",
+    "Thomas",
+    "Johnson",
+    "Roberts",
+    "Robinson",
+    "Thompson",
+    "Wright",
+    "Walker",
+    "White",
+    "Edwards",
+    "Hughes",
+    "Green",
+    "Hall",
+    "Lewis",
+    "Harris",
+    "Clarke",
+    "Patel",
+    "Jackson",
+    "Wood",
+    "Turner",
+    "Martin",
+    "Cooper",
+    "Hill",
+    "Ward",
+    "Morris",
+    "Moore",
+    "Clark",
+    "Lee",
+    "King",
+    "Baker",
+    "Harrison",
+    "Morgan",
+    "Allen",
+    "James",
+    "Scott",
+    "Phillips",
+    "Watson",
+    "Davis",
+    "Parker",
+    "Price",
+    "Bennett",
+    "Young",
+    "Griffiths",
+    "Mitchell",
+    "Kelly",
+    "Cook",
+    "Carter",
+    "Richardson",
+    "Bailey",
+    "Collins",
+    "Bell",
+    "Shaw",
+    "Murphy",
+    "Miller",
+    "Cox",
+    "Richards",
+    "Khan",
+    "Marshall",
+    "Anderson",
+    "Simpson",
+    "Ellis",
+    "Adams",
+    "Singh",
+    "Begum",
+    "Wilkinson",
+    "Foster",
+    "Chapman",
+    "Powell",
+    "Webb",
+    "Rogers",
+    "Gray",
+    "Mason",
+    "Ali",
+    "Hunt",
+    "Hussain",
+    "Campbell",
+    "Matthews",
+    "Owen",
+    "Palmer",
+    "Holmes",
+    "Mills",
+    "Barnes",
+    "Knight",
+    "Lloyd",
+    "Butler",
+    "Russell",
+    "Barker",
+    "Fisher",
+    "Stevens",
+    "Jenkins",
+    "Murray",
+    "Dixon",
+    "Harvey",
+    "Graham",
+    "Pearson",
+    "Ahmed",
+    "Fletcher",
+    "Walsh",
+    "Kaur",
+    "Gibson",
+    "Howard",
+    "Andrews",
+    "Stewart",
+    "Elliott",
+    "Reynolds",
+    "MacDonald",
+    "Reid",
+    "Fraser",
+    "Kowalski",
+    "Nowak",
+    "Okafor",
+    "Mensah",
+]
 
 # Petitions other than the seed: (spec, signatures). Dates are London time.
 OTHER_PETITIONS = [
@@ -227,7 +387,8 @@ def _insert_signatures(rows: list[dict]):
     sql = f"INSERT INTO {table} ({', '.join(SIGNATURE_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
     params = [
         tuple(
-            adapt(row[c]) if c in ("created_at", "updated_at", "validated_at") else row[c] for c in SIGNATURE_COLUMNS
+            adapt(row[c]) if c in ("created_at", "updated_at", "validated_at") else row[c]
+            for c in SIGNATURE_COLUMNS
         )
         for row in rows
     ]
@@ -290,7 +451,9 @@ class SignatureFactory:
         return rows
 
 
-def _add_signatures(petition: Petition, spec: dict, factory: SignatureFactory, start: datetime, end: datetime):
+def _add_signatures(
+    petition: Petition, spec: dict, factory: SignatureFactory, start: datetime, end: datetime
+):
     total = spec["signatures"]
     creator_name = spec["creator_name"]
     constituency = factory.rng.choice(factory.constituencies)
@@ -309,12 +472,16 @@ def _add_signatures(petition: Petition, spec: dict, factory: SignatureFactory, s
     _insert_signatures([creator, *sponsors])
     rest, batch = total - 1 - len(sponsors), 10_000
     for offset in range(0, rest, batch):
-        _insert_signatures(factory.build(petition, min(batch, rest - offset), start, end, offset=len(sponsors) + offset))
+        _insert_signatures(
+            factory.build(petition, min(batch, rest - offset), start, end, offset=len(sponsors) + offset)
+        )
 
 
 def _create_petition(spec: dict, *, seed: int, site_months: int = 6) -> Petition:
     created_at = _london(spec.get("created_at")) or (
-        (_london(spec["opened_at"]) - timedelta(days=6)) if spec.get("opened_at") else timezone.now() - timedelta(days=3)
+        (_london(spec["opened_at"]) - timedelta(days=6))
+        if spec.get("opened_at")
+        else timezone.now() - timedelta(days=3)
     )
     opened_at = _london(spec.get("opened_at"))
     deadline = deadline_for(opened_at, site_months) if opened_at else None
@@ -371,7 +538,9 @@ def _set_threshold_times(petition: Petition, spec: dict):
 
 def _publish_response(petition: Petition, spec: dict):
     responded_on = date.fromisoformat(spec["responded_on"])
-    published_at = timezone.make_aware(datetime.combine(responded_on, datetime.min.time()) + timedelta(hours=16))
+    published_at = timezone.make_aware(
+        datetime.combine(responded_on, datetime.min.time()) + timedelta(hours=16)
+    )
     GovernmentResponse.objects.create(
         petition=petition,
         responded_on=responded_on,
@@ -472,4 +641,8 @@ def demo_data_load(*, stdout=None) -> dict[str, int]:
         created += 1
         if stdout:
             stdout.write(f"  created demo petition: {action}")
-    return {"created": created, "petitions": Petition.objects.count(), "signatures": Signature.objects.count()}
+    return {
+        "created": created,
+        "petitions": Petition.objects.count(),
+        "signatures": Signature.objects.count(),
+    }

@@ -1,6 +1,8 @@
 from django.http import HttpResponseBadRequest
 from django.template.loader import render_to_string
 
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
 
 class RejectBadRequestsMiddleware:
     """Answer 400 to NUL bytes in the path or parameters: PostgreSQL cannot store them (cf. wagtail #4496)."""
@@ -10,7 +12,9 @@ class RejectBadRequestsMiddleware:
 
     def __call__(self, request):
         if self._has_nul(request):
-            body = render_to_string("400.html", {"message": "Your request contained invalid characters."}, request)
+            body = render_to_string(
+                "400.html", {"message": "Your request contained invalid characters."}, request
+            )
             return HttpResponseBadRequest(body)
         return self.get_response(request)
 
@@ -18,7 +22,7 @@ class RejectBadRequestsMiddleware:
     def _has_nul(request) -> bool:
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
             return True
-        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        if request.method == "POST" and request.content_type in FORM_CONTENT_TYPES:
             for key, values in request.POST.lists():
                 if "\x00" in key or any("\x00" in v for v in values):
                     return True

@@ -111,7 +111,8 @@ class SiteSettings(models.Model):
     )
     maximum_sponsors = models.PositiveSmallIntegerField(default=20)
     moderation_delay_threshold = models.PositiveIntegerField(
-        default=500, help_text="Creators are told moderation may take longer when the queue reaches this size."
+        default=500,
+        help_text="Creators are told moderation may take longer when the queue reaches this size.",
     )
     moderation_delay_message = models.TextField(max_length=500, blank=True)
     signature_count_interval = models.PositiveSmallIntegerField(
@@ -212,7 +213,9 @@ class Petition(models.Model):
     action = models.CharField(max_length=80)
     background = models.CharField(max_length=300)
     additional_details = models.TextField(max_length=800, blank=True)
-    committee_note = models.TextField(blank=True, help_text="A note from the Petitions Committee, shown publicly.")
+    committee_note = models.TextField(
+        blank=True, help_text="A note from the Petitions Committee, shown publicly."
+    )
 
     state = models.CharField(max_length=20, choices=PetitionState.choices, default=S.PENDING, db_index=True)
     response_state = models.CharField(
@@ -333,8 +336,12 @@ class Signature(models.Model):
             models.Index(fields=["petition", "canonical_email"], name="signature_petition_canonical"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["petition"], condition=Q(creator=True), name="one_creator_per_petition"),
-            models.UniqueConstraint(fields=["petition", "canonical_email", "name"], name="signature_unique_person"),
+            models.UniqueConstraint(
+                fields=["petition"], condition=Q(creator=True), name="one_creator_per_petition"
+            ),
+            models.UniqueConstraint(
+                fields=["petition", "canonical_email", "name"], name="signature_unique_person"
+            ),
         ]
 
     def __str__(self):
@@ -354,6 +361,9 @@ class ConstituencyPetitionJournal(models.Model):
             models.UniqueConstraint(fields=["petition", "constituency"], name="constituency_journal_unique")
         ]
 
+    def __str__(self):
+        return f"Petition {self.petition_id}, constituency {self.constituency_id}: {self.signature_count}"
+
 
 class CountryPetitionJournal(models.Model):
     """Validated signatures on one petition from one country: a cache of the signature rows."""
@@ -365,6 +375,9 @@ class CountryPetitionJournal(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["petition", "country"], name="country_journal_unique")]
+
+    def __str__(self):
+        return f"Petition {self.petition_id}, country {self.country_id}: {self.signature_count}"
 
 
 class RejectionReason(models.Model):

@@ -33,7 +33,8 @@ def petition_ids_needing_recount() -> list[int]:
     """Petitions with a signature validated after their count was last rebuilt."""
     return list(
         Petition.objects.filter(
-            Q(signature_count_validated_at__isnull=True) | Q(last_signed_at__gt=F("signature_count_validated_at")),
+            Q(signature_count_validated_at__isnull=True)
+            | Q(last_signed_at__gt=F("signature_count_validated_at")),
             signatures__state=SignatureState.VALIDATED,
         )
         .values_list("pk", flat=True)
@@ -118,7 +119,9 @@ def home_counts() -> dict[str, int]:
         "open": visible.filter(state=PetitionState.OPEN).count(),
         "awaiting_response": visible.filter(response_state=ResponseState.AWAITING).count(),
         "with_response": visible.filter(response_state=ResponseState.RESPONDED).count(),
-        "awaiting_debate": visible.filter(debate_state__in=[DebateState.AWAITING, DebateState.SCHEDULED]).count(),
+        "awaiting_debate": visible.filter(
+            debate_state__in=[DebateState.AWAITING, DebateState.SCHEDULED]
+        ).count(),
         "debated": visible.filter(debate_state=DebateState.DEBATED).count(),
     }
 

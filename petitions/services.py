@@ -74,7 +74,11 @@ def reference_data_load() -> dict[str, int]:
     for row in _rows("countries-e-petitions.csv"):
         Country.objects.update_or_create(
             code=row["code"],
-            defaults={"name": row["name"], "start_date": _date(row["start_date"]), "end_date": _date(row["end_date"])},
+            defaults={
+                "name": row["name"],
+                "start_date": _date(row["start_date"]),
+                "end_date": _date(row["end_date"]),
+            },
         )
 
     regions = {}
@@ -145,7 +149,10 @@ def petition_recount(*, petition_id: int) -> int:
     CountryPetitionJournal.objects.filter(petition_id=petition_id).delete()
     CountryPetitionJournal.objects.bulk_create(
         CountryPetitionJournal(
-            petition_id=petition_id, country_id=row["country_id"], signature_count=row["n"], last_signed_at=row["last"]
+            petition_id=petition_id,
+            country_id=row["country_id"],
+            signature_count=row["n"],
+            last_signed_at=row["last"],
         )
         for row in validated.values("country_id").annotate(n=Count("id"), last=Max("validated_at")).order_by()
     )

@@ -52,7 +52,11 @@ def petition_detail(request, petition_id: int):
 
 def _unpublished(request, petition_id: int, states, template: str):
     petition = selectors.petition_get_for_show(petition_id=petition_id)
-    if petition is None or petition.state in (PetitionState.HIDDEN, PetitionState.DORMANT, PetitionState.REMOVED):
+    if petition is None or petition.state in (
+        PetitionState.HIDDEN,
+        PetitionState.DORMANT,
+        PetitionState.REMOVED,
+    ):
         raise Http404("No such petition")
     if petition.state not in states:
         return redirect(petition.get_absolute_url())

@@ -17,7 +17,9 @@ class GovernmentResponse(models.Model):
     responded_on = models.DateField()
     summary = models.CharField(max_length=500)
     details = models.TextField(max_length=10_000, blank=True, help_text="Markdown.")
-    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=20, choices=ResponseStatus.choices, default=ResponseStatus.DRAFT)
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(
@@ -36,7 +38,9 @@ class Consultation(models.Model):
     title = models.CharField(max_length=200)
     summary = models.TextField(help_text="Markdown, shown before the closing date.")
     details = models.TextField(blank=True, help_text="Markdown, shown after the closing date.")
-    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     url = models.URLField(max_length=500)
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField()

@@ -3,7 +3,14 @@
 from datetime import UTC, date, datetime
 
 from petitions.dates import deadline_for
-from petitions.templatetags.petition_tags import clock_time, day_date, day_month, long_date, markdown, paragraphs
+from petitions.templatetags.petition_tags import (
+    clock_time,
+    day_date,
+    day_month,
+    long_date,
+    markdown,
+    paragraphs,
+)
 
 
 def test_seed_page_formats():
@@ -29,8 +36,10 @@ def test_deadline_is_end_of_day_london_six_months_on_with_month_end_clamping():
 
 
 def test_markdown_strips_html_and_javascript_links():
-    html = markdown('Hello <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>')
-    assert "<script" not in html and "javascript:" not in html and "onerror" not in html and "<img" not in html
+    html = markdown("Hello <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>")
+    assert (
+        "<script" not in html and "javascript:" not in html and "onerror" not in html and "<img" not in html
+    )
     assert 'class="govuk-body"' in html
 
 
@@ -39,4 +48,7 @@ def test_markdown_headings_step_down_under_the_section_heading():
 
 
 def test_paragraphs_escape_petition_text():
-    assert paragraphs("<b>hi</b>\n\nthere") == '<p class="govuk-body">&lt;b&gt;hi&lt;/b&gt;</p><p class="govuk-body">there</p>'
+    assert (
+        paragraphs("<b>hi</b>\n\nthere")
+        == '<p class="govuk-body">&lt;b&gt;hi&lt;/b&gt;</p><p class="govuk-body">there</p>'
+    )

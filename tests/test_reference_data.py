@@ -21,7 +21,9 @@ def test_650_constituencies_by_nation():
 
 def test_12_regions_with_the_api_letter_codes():
     assert Region.objects.count() == 12
-    assert list(Region.objects.order_by("api_code").values_list("api_code", flat=True)) == list("ABDEFGHJKLMN")
+    assert list(Region.objects.order_by("api_code").values_list("api_code", flat=True)) == list(
+        "ABDEFGHJKLMN"
+    )
     london = Region.objects.get(name="London")
     assert (london.gss_code, london.api_code, london.constituencies.count()) == ("E12000007", "H", 75)
 

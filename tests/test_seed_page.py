@@ -119,9 +119,13 @@ def test_every_demo_count_agrees_with_its_rows(demo, db):
     for petition in Petition.objects.all():
         validated = Signature.objects.filter(petition=petition, state=SignatureState.VALIDATED)
         assert petition.signature_count == validated.count()
-        by_constituency = ConstituencyPetitionJournal.objects.filter(petition=petition).aggregate(n=Sum("signature_count"))
+        by_constituency = ConstituencyPetitionJournal.objects.filter(petition=petition).aggregate(
+            n=Sum("signature_count")
+        )
         assert (by_constituency["n"] or 0) == validated.exclude(constituency=None).count()
-        by_country = CountryPetitionJournal.objects.filter(petition=petition).aggregate(n=Sum("signature_count"))
+        by_country = CountryPetitionJournal.objects.filter(petition=petition).aggregate(
+            n=Sum("signature_count")
+        )
         assert (by_country["n"] or 0) == validated.count()
 
 

@@ -7,7 +7,6 @@ from celery.schedules import crontab
 from config.env import BASE_DIR, env
 
 
-
 def filesystem_broker_options(folder: Path) -> dict:
     """Celery's filesystem transport: one folder is the queue, shared by every process on this machine."""
     (folder / "queue").mkdir(parents=True, exist_ok=True)

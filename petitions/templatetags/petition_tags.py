@@ -10,7 +10,22 @@ from django.utils.safestring import mark_safe
 
 register = template.Library()
 
-ALLOWED_TAGS = {"p", "br", "strong", "em", "ul", "ol", "li", "a", "h2", "h3", "h4", "blockquote", "code", "pre"}
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "strong",
+    "em",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "h2",
+    "h3",
+    "h4",
+    "blockquote",
+    "code",
+    "pre",
+}
 # h1 is not allowed: Markdown "# x" becomes plain text rather than a second page title.
 HEADING_CLASSES = {3: "govuk-heading-m", 4: "govuk-heading-s", 5: "govuk-heading-s"}
 ALLOWED_URL_SCHEMES = {"https", "http", "mailto"}
@@ -84,8 +99,12 @@ def markdown(value) -> str:
     for level in (4, 3, 2):
         clean = clean.replace(f"<h{level}>", f'<h{level + 1} class="{HEADING_CLASSES[level + 1]}">')
         clean = clean.replace(f"</h{level}>", f"</h{level + 1}>")
-    clean = clean.replace("<p>", '<p class="govuk-body">').replace("<ul>", '<ul class="govuk-list govuk-list--bullet">')
-    clean = clean.replace("<ol>", '<ol class="govuk-list govuk-list--number">').replace("<a ", '<a class="govuk-link" ')
+    clean = clean.replace("<p>", '<p class="govuk-body">').replace(
+        "<ul>", '<ul class="govuk-list govuk-list--bullet">'
+    )
+    clean = clean.replace("<ol>", '<ol class="govuk-list govuk-list--number">').replace(
+        "<a ", '<a class="govuk-link" '
+    )
     return mark_safe(clean)  # noqa: S308 - sanitised by nh3 above
 
 

@@ -1,0 +1,109 @@
+"""Public pages: what each kind of petition and each bad request gets."""
+
+import pytest
+from django.test import Client
+
+from petitions.models import Country, Petition, PetitionState, Signature, SignatureState
+
+pytestmark = pytest.mark.django_db
+
+
+def _petition(state, **extra):
+    return Petition.objects.create(action=f"A {state} petition", background="Because.", state=state, **extra)
+
+
+def test_home_page_has_the_generic_header_skip_link_and_data_attributions(client):
+    html = client.get("/").content.decode()
+    assert 'class="govuk-skip-link"' in html
+    assert "govuk-generic-header" in html or "govuk-header" in html
+    assert "GOV.UK" not in html.split("<main")[0]
+    assert "Contains OS data © Crown copyright and database right 2023/2024" in html
+    assert "Contains Royal Mail data © Royal Mail copyright and database right 2023" in html
+    assert "Open Parliament Licence" in html
+
+
+def test_data_sources_page_lists_the_licences(client):
+    response = client.get("/data-sources")
+    assert response.status_code == 200
+    assert "Open Government Licence" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("state", "target"),
+    [
+        (PetitionState.PENDING, "gathering-support"),
+        (PetitionState.VALIDATED, "gathering-support"),
+        (PetitionState.SPONSORED, "moderation-info"),
+        (PetitionState.FLAGGED, "moderation-info"),
+    ],
+)
+def test_unpublished_petitions_show_an_interstitial_never_the_petition(client, state, target):
+    petition = _petition(state)
+    response = client.get(f"/petitions/{petition.pk}")
+    assert response.status_code == 302 and response["Location"].endswith(f"/petitions/{petition.pk}/{target}")
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert "Because." not in page.content.decode()
+
+
+def test_gathering_support_says_how_many_supporters_are_needed(client):
+    petition = _petition(PetitionState.VALIDATED)
+    gb = Country.objects.get(code="GB")
+    for i in range(2):
+        Signature.objects.create(
+            petition=petition, name=f"S {i}", email=f"s{i}@example.com", canonical_email=f"s{i}@example.com",
+            country=gb, sponsor=True, state=SignatureState.VALIDATED,
+        )  # fmt: skip
+    html = client.get(f"/petitions/{petition.pk}/gathering-support").content.decode()
+    assert "It needs 3 more supporters" in html
+
+
+@pytest.mark.parametrize("state", [PetitionState.HIDDEN, PetitionState.DORMANT])
+def test_hidden_and_dormant_petitions_are_not_found(client, state):
+    response = client.get(f"/petitions/{_petition(state).pk}")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def test_removed_petition_is_gone(client):
+    response = client.get(f"/petitions/{_petition(PetitionState.REMOVED).pk}")
+    assert response.status_code == 410
+    assert "removed" in response.content.decode()
+
+
+def test_stopped_petition_redirects_home(client):
+    response = client.get(f"/petitions/{_petition(PetitionState.STOPPED).pk}")
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_unknown_petition_gets_a_readable_404(client):
+    response = client.get("/petitions/999999999")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def test_map_of_an_unpublished_petition_is_not_found(client):
+    assert client.get(f"/petitions/{_petition(PetitionState.SPONSORED).pk}/map").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/petitions/1%00", "/?q=%00", "/petitions?q=a%00b", "/%00"])
+def test_nul_bytes_get_a_400_page(client, url):
+    response = client.get(url)
+    assert response.status_code == 400
+    assert "invalid characters" in response.content.decode()
+
+
+def test_nul_byte_in_a_form_post_gets_a_400(client):
+    response = client.post("/", {"name": "a\x00b"})
+    assert response.status_code == 400
+
+
+def test_post_to_a_read_only_page_is_refused_not_a_500(client):
+    assert Client(enforce_csrf_checks=True).post("/").status_code == 403
+    assert client.post("/").status_code == 405
+
+
+def test_csrf_failure_gets_the_styled_403_page():
+    response = Client(enforce_csrf_checks=True).post("/petitions/1")
+    assert response.status_code == 403
+    assert "govuk-template" in response.content.decode()
