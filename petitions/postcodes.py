@@ -1,7 +1,7 @@
 """Offline UK postcode -> 2024 Westminster constituency (PCON24) lookup.
 
 Pure Python on purpose (no Django import), so it can be used from forms, management commands, Celery tasks
-and benchmarks alike. The data lives in ``petitions/data/postcodes/`` (see ``/work/shared/data/SOURCES.md``
+and benchmarks alike. The data lives in ``petitions/data/postcodes/`` (see ``../shared/data/SOURCES.md``
 for its derivation) and is loaded lazily, once per process:
 
 1. ``derived-postcode-exceptions-pcon24.csv``: GB postcodes whose constituency differs from the majority of

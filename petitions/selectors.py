@@ -64,22 +64,24 @@ class TimelineEntry:
 
 def petition_timeline(*, petition: Petition) -> list[TimelineEntry]:
     """Government response, consultations, parliamentary events and other business, in date order."""
-    from debates.models import ParliamentaryEvent
-    from responses.models import Consultation, GovernmentResponse, ResponseStatus
+    from debates.selectors import events_for_petition, other_business_for_petition
+    from responses.selectors import consultations_for_petition, government_response_published_for
+
+    def start_of(day) -> datetime:
+        return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 
     entries: list[TimelineEntry] = []
-    response = GovernmentResponse.objects.filter(petition=petition, status=ResponseStatus.PUBLISHED).first()
+    response = government_response_published_for(petition=petition)
     if response:
-        at = timezone.make_aware(datetime.combine(response.responded_on, datetime.min.time()))
-        entries.append(TimelineEntry("government_response", at, response))
-    for consultation in Consultation.objects.filter(petitions=petition).select_related("department"):
-        entries.append(TimelineEntry("consultation", consultation.opens_at, consultation))
-    events = ParliamentaryEvent.objects.filter(petitions=petition).select_related("lead_mp", "department")
-    for event in events:
-        entries.append(TimelineEntry("event", event.starts_at, event))
-    for item in petition.other_business.all():
-        at = timezone.make_aware(datetime.combine(item.occurred_on, datetime.min.time()))
-        entries.append(TimelineEntry("other_business", at, item))
+        entries.append(TimelineEntry("government_response", start_of(response.responded_on), response))
+    entries += [
+        TimelineEntry("consultation", c.opens_at, c) for c in consultations_for_petition(petition=petition)
+    ]
+    entries += [TimelineEntry("event", e.starts_at, e) for e in events_for_petition(petition=petition)]
+    entries += [
+        TimelineEntry("other_business", start_of(item.occurred_on), item)
+        for item in other_business_for_petition(petition=petition)
+    ]
     entries.sort(key=lambda e: e.at)
     return entries
 

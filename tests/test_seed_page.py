@@ -71,13 +71,18 @@ SEED_PARTS_IN_ORDER = [
 def demo(django_db_setup, django_db_blocker):
     """The demo data, loaded once for this module (it is 250,000 rows) and removed afterwards."""
     with django_db_blocker.unblock():
-        result = demo_data_load()
-        yield result
-        Consultation.objects.all().delete()
-        ParliamentaryEvent.objects.all().delete()
-        Petition.objects.all().delete()
-        Department.objects.all().delete()
-        Topic.objects.all().delete()
+        try:
+            yield demo_data_load()
+        finally:
+            _remove_demo_data()
+
+
+def _remove_demo_data():
+    Consultation.objects.all().delete()
+    ParliamentaryEvent.objects.all().delete()
+    Petition.objects.all().delete()
+    Department.objects.all().delete()
+    Topic.objects.all().delete()
 
 
 @pytest.fixture
