@@ -1,19 +1,33 @@
-"""Form renderer that makes any plain Django form render GOV.UK Frontend markup.
+"""Form renderer that makes a plain Django form render GOV.UK Frontend markup.
 
-settings.py::
-
-    FORM_RENDERER = "petitions.forms_renderer.GovukFormRenderer"
-    INSTALLED_APPS = [..., "django.forms", ...]   # Django's own form templates
-
-With ``TemplatesSetting`` the form templates are looked up through the project's
-TEMPLATES, so ``templates/django/forms/widgets/*.html`` (GOV.UK widgets) override
-Django's, and ``templates/govuk/form.html`` / ``templates/govuk/field.html``
-render the form groups.
+Public forms use it through `petitions.forms.GovukForm` (their `default_renderer`); the Django admin keeps
+Django's own renderer. A widget template `django/forms/widgets/<name>.html` is looked up first as
+`govuk/widgets/<name>.html`; `templates/govuk/form.html` and `templates/govuk/field.html` render the groups.
 """
 
 from django.forms.boundfield import BoundField
 from django.forms.renderers import TemplatesSetting
 from django.forms.widgets import Textarea
+from django.template import TemplateDoesNotExist
+
+DJANGO_WIDGETS = "django/forms/widgets/"
+GOVUK_WIDGETS = "govuk/widgets/"
+# Django's templates for these only include input.html, which an include cannot redirect: map them directly.
+INPUT_WIDGETS = {
+    "text",
+    "email",
+    "number",
+    "password",
+    "url",
+    "tel",
+    "search",
+    "color",
+    "date",
+    "datetime",
+    "time",
+    "hidden",
+    "file",
+}
 
 
 class GovukBoundField(BoundField):
@@ -51,3 +65,14 @@ class GovukFormRenderer(TemplatesSetting):
     field_template_name = "govuk/field.html"
     # Django 5.2+: forms rendered with this renderer build GovukBoundFields.
     bound_field_class = GovukBoundField
+
+    def get_template(self, template_name):
+        if template_name.startswith(DJANGO_WIDGETS):
+            name = template_name.removeprefix(DJANGO_WIDGETS).removesuffix(".html")
+            try:
+                return super().get_template(
+                    f"{GOVUK_WIDGETS}{'input' if name in INPUT_WIDGETS else name}.html"
+                )
+            except TemplateDoesNotExist:
+                pass
+        return super().get_template(template_name)

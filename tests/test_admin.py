@@ -1,7 +1,6 @@
 """The Django admin: registration, page loads, staff groups, permissions, audit rows, privacy, query counts,
 and the ensure_admin command."""
 
-import importlib.util
 import io
 import re
 import stat
@@ -50,20 +49,6 @@ def _url(model, view, *args):
 
 
 # --- Fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _admin_rendering(settings, monkeypatch):
-    """Let the admin render while other parts of the project are still being built.
-
-    - The project's form renderer (FORM_RENDERER) may not exist yet: fall back to Django's.
-    - The project's 403 handler renders templates/403.html, which may not exist yet: these tests are
-      about who gets a 403, not how it looks, so use Django's handler (it uses 403.html when present).
-    """
-    module = settings.FORM_RENDERER.rpartition(".")[0]
-    if importlib.util.find_spec(module) is None:
-        settings.FORM_RENDERER = "django.forms.renderers.DjangoTemplates"
-    monkeypatch.setattr("config.urls.handler403", "django.views.defaults.permission_denied")
 
 
 @pytest.fixture

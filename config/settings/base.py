@@ -72,7 +72,6 @@ TEMPLATES = [
         },
     }
 ]
-FORM_RENDERER = "petitions.forms_renderer.GovukFormRenderer"
 
 # --- Database: SQLite under var/ unless DATABASE_URL says otherwise.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
