@@ -23,8 +23,8 @@ demo: migrate
 	$(BIN)/python manage.py load_demo_data
 
 run: demo
-	$(BIN)/python manage.py ensure_admin
-	PORT=$(PORT) BIN=$(BIN) bash scripts/run-all.sh
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/python manage.py ensure_admin
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} PORT=$(PORT) BIN=$(BIN) bash scripts/run-all.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
