@@ -126,6 +126,15 @@ class SiteSettings(models.Model):
     disable_petition_creation = models.BooleanField("Pause new petitions", default=False)
     disable_notifications = models.BooleanField("Pause bulk email", default=False)
     feedback_email = models.EmailField(default="petitionscommittee@parliament.uk")
+    banner_message = models.CharField(
+        max_length=500, blank=True, help_text="Shown at the top of every public page while set."
+    )
+    deadlines_extended_on = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Last day open deadlines were moved on while signing was paused.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -144,6 +153,55 @@ class SiteSettings(models.Model):
     def load(cls) -> "SiteSettings":
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
+
+
+class Parliament(models.Model):
+    """A Parliament. Recording its dissolution closes open petitions early and stops unpublished ones."""
+
+    name = models.CharField(max_length=100, help_text="For example 2024–")
+    opened_at = models.DateTimeField(default=timezone.now)
+    dissolution_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When Parliament dissolves: open petitions close, unpublished ones stop.",
+    )
+    dissolution_message = models.TextField(
+        max_length=600, blank=True, help_text="Shown on the site and in the emails to signers and creators."
+    )
+    dissolution_processed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    dissolution_emails_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def current(cls) -> "Parliament | None":
+        return cls.objects.order_by("-opened_at").first()
+
+    def is_dissolved(self, now=None) -> bool:
+        return self.dissolution_at is not None and self.dissolution_at <= (now or timezone.now())
+
+
+class DissolutionNotification(models.Model):
+    """One per person (canonical email) per dissolution, so nobody gets one email per petition."""
+
+    parliament = models.ForeignKey(Parliament, on_delete=models.CASCADE, related_name="notifications")
+    canonical_email = models.CharField(max_length=254)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parliament", "canonical_email"], name="one_dissolution_email_per_person"
+            )
+        ]
+
+    def __str__(self):
+        return f"Dissolution notice {self.pk}"
 
 
 # --- Petitions ------------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import smtplib
+
 from celery import shared_task
 from django.utils import timezone
 
@@ -26,3 +28,13 @@ def verify_all_counts() -> int:
     for petition_id in ids:
         services.petition_recount(petition_id=petition_id)
     return len(ids)
+
+
+@shared_task(
+    autoretry_for=(smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=6,
+)
+def signature_email(signature_id: int, template: str, extra: dict | None = None) -> bool:
+    """Send one templated email to a signature's address (the creator, a sponsor or a signer)."""
+    return services.signature_email_send(signature_id=signature_id, template=template, extra=extra or {})

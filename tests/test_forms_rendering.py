@@ -11,7 +11,9 @@ class ExampleForm(GovukForm):
     name = forms.CharField(label="Full name", max_length=255, help_text="Your full name, including surname")
     background = forms.CharField(label="Background", max_length=300, widget=forms.Textarea)
     uk_citizenship = forms.ChoiceField(
-        label="Are you a British citizen or UK resident?", choices=[("1", "Yes"), ("0", "No")], widget=forms.RadioSelect
+        label="Are you a British citizen or UK resident?",
+        choices=[("1", "Yes"), ("0", "No")],
+        widget=forms.RadioSelect,
     )
     notify_by_email = forms.BooleanField(label="Email me updates", required=False)
 

@@ -121,6 +121,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "petitions.tasks.verify_all_counts",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Just after midnight London time: every open petition past its deadline closes.
+    "petitions-close": {
+        "task": "petitions.tasks.close_petitions",
+        "schedule": crontab(hour=0, minute=1),
+    },
+    # While signing is paused, every open deadline moves on a day per day paused.
+    "petitions-extend-deadlines-while-paused": {
+        "task": "petitions.tasks.extend_deadlines_while_paused",
+        "schedule": crontab(hour=0, minute=5),
+    },
+    # Checked every minute so petitions close and stop at the moment Parliament dissolves.
+    "petitions-dissolution": {
+        "task": "petitions.tasks.process_dissolution",
+        "schedule": 60,
+    },
+    "petitions-anonymise": {
+        "task": "petitions.tasks.anonymise_petitions",
+        "schedule": crontab(hour=3, minute=0),
+    },
 }
 
 # --- Email. EMAIL_URL is e.g. smtp://user:pass@host:587 or smtp+tls://…; consolemail:// prints to stdout.

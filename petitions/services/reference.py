@@ -1,28 +1,20 @@
-"""Writes. Each function is one transaction; side effects run after commit."""
+"""Loads the UK geography and rejection reasons shipped in petitions/data/ (idempotent upserts)."""
 
 import csv
 from datetime import date
 from pathlib import Path
 
 from django.db import transaction
-from django.db.models import Count, Max
-from django.utils import timezone
 
-from .models import (
-    AuditLog,
+from ..models import (
     Constituency,
-    ConstituencyPetitionJournal,
     Country,
-    CountryPetitionJournal,
     Nation,
-    Petition,
     Region,
     RejectionReason,
-    Signature,
-    SignatureState,
 )
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 NATIONS_BY_GSS = {
     "E92000001": Nation.ENGLAND,
@@ -120,59 +112,3 @@ def reference_data_load() -> dict[str, int]:
         "constituencies": Constituency.objects.count(),
         "rejection_reasons": RejectionReason.objects.count(),
     }
-
-
-@transaction.atomic
-def petition_recount(*, petition_id: int) -> int:
-    """Rebuild a petition's signature count and its constituency and country journals from the signature rows.
-
-    The rows are the source of truth and the counts are caches of them, so this is always safe to run.
-    """
-    if not Petition.objects.select_for_update().filter(pk=petition_id).exists():
-        return 0
-    validated = Signature.objects.filter(petition_id=petition_id, state=SignatureState.VALIDATED)
-    totals = validated.aggregate(n=Count("id"), last=Max("validated_at"))
-
-    ConstituencyPetitionJournal.objects.filter(petition_id=petition_id).delete()
-    ConstituencyPetitionJournal.objects.bulk_create(
-        ConstituencyPetitionJournal(
-            petition_id=petition_id,
-            constituency_id=row["constituency_id"],
-            signature_count=row["n"],
-            last_signed_at=row["last"],
-        )
-        for row in validated.exclude(constituency_id=None)
-        .values("constituency_id")
-        .annotate(n=Count("id"), last=Max("validated_at"))
-        .order_by()
-    )
-    CountryPetitionJournal.objects.filter(petition_id=petition_id).delete()
-    CountryPetitionJournal.objects.bulk_create(
-        CountryPetitionJournal(
-            petition_id=petition_id,
-            country_id=row["country_id"],
-            signature_count=row["n"],
-            last_signed_at=row["last"],
-        )
-        for row in validated.values("country_id").annotate(n=Count("id"), last=Max("validated_at")).order_by()
-    )
-    now = timezone.now()
-    Petition.objects.filter(pk=petition_id).update(
-        signature_count=totals["n"],
-        last_signed_at=totals["last"],
-        signature_count_validated_at=now,
-        updated_at=now,
-    )
-    return totals["n"]
-
-
-def audit_log_record(*, actor, action: str, obj, details: dict | None = None) -> AuditLog:
-    """Record a staff action. Call it inside the transaction of the action it records."""
-    return AuditLog.objects.create(
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
-        details=details or {},
-    )
