@@ -20,6 +20,8 @@ from .models import (
     Country,
     CountryPetitionJournal,
     Department,
+    DissolutionNotification,
+    Parliament,
     Petition,
     Region,
     Rejection,
@@ -375,3 +377,34 @@ class AuditLogAdmin(admin.ModelAdmin):
     @admin.display(description="Details")
     def details_json(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.details, indent=2, sort_keys=True, default=str))
+
+
+@admin.register(Parliament)
+class ParliamentAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "name",
+        "opened_at",
+        "dissolution_at",
+        "dissolution_processed_at",
+        "dissolution_emails_sent_at",
+    )
+    readonly_fields = ("dissolution_processed_at", "dissolution_emails_sent_at", "created_at")
+    ordering = ("-opened_at",)
+
+
+@admin.register(DissolutionNotification)
+class DissolutionNotificationAdmin(admin.ModelAdmin):
+    """Read-only: one row per person told about a dissolution."""
+
+    list_display = ("id", "parliament", "sent_at")
+    list_filter = ("parliament",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -69,6 +69,8 @@ STAFF_GROUPS: dict[str, list[str]] = {
             "rejectionreason",
             "rejection",
             "auditlog",
+            "parliament",
+            "dissolutionnotification",
         ),
         *_perms("responses", _CRUD, "governmentresponse", "consultation"),
         *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),

@@ -18,7 +18,8 @@ def template(tmp_path, settings):
     (tmp_path / "emails" / "hello.txt").write_text(
         "Hello {{ signature.name }}\n\nAbout {{ petition.action }} at {{ site_url }}.\n"
     )
-    settings.TEMPLATES[0]["DIRS"] = [tmp_path, *settings.TEMPLATES[0]["DIRS"]]
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [tmp_path, *engine["DIRS"]]}]
     return "hello"
 
 
