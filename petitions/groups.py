@@ -2,22 +2,33 @@
 `migrate`) gives each group exactly these permissions, adding missing ones and removing any others.
 
 Roles (cf. e-petitions' moderator / reviewer / sysadmin, split here by the work each team does):
-- Moderators: edit petition details and review signatures, record rejections, read the audit log.
+- Moderators: moderate petitions (publish, reject, flag, dormant, restore, take down), edit petition details,
+  review signatures, read the audit log.
+- Reviewers: read petitions, rejections, the audit log, responses and parliamentary business; change nothing.
+  Not signatures: they hold signers' personal data, which reviewing petitions does not need.
 - Response editors: write government responses and consultations.
 - Debate editors: record debates and other parliamentary business.
-- Sysadmins: everything in the petitions, responses and debates apps, and read-only users/groups.
+- Sysadmins: everything in the petitions, responses and debates apps, read-only users/groups, and the
+  login-lockout records (to unlock someone).
+
+Model permissions cover the admin's pages; the moderation actions themselves check the role (group
+membership) in `petitions.services.moderation` (`is_moderator`, `is_sysadmin`), since some of them (restoring
+a rejected petition, removing one) are finer-grained than "change petition".
 """
 
 from django.apps import apps as global_apps
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 
 MODERATORS = "Moderators"
+REVIEWERS = "Reviewers"
 RESPONSE_EDITORS = "Response editors"
 DEBATE_EDITORS = "Debate editors"
 SYSADMINS = "Sysadmins"
 
 #: The apps whose models staff manage. Every model here must appear in SYSADMINS (a test checks it).
 STAFF_APPS = ("petitions", "responses", "debates")
+#: Other apps some groups get permissions in.
+OTHER_APPS = ("auth", "axes")
 
 _CRUD = ("add", "change", "delete", "view")
 
@@ -42,6 +53,20 @@ STAFF_GROUPS: dict[str, list[str]] = {
             "topic",
             "auditlog",
         ),
+    ],
+    REVIEWERS: [
+        *_perms(
+            "petitions",
+            ("view",),
+            "petition",
+            "rejection",
+            "rejectionreason",
+            "auditlog",
+            "department",
+            "topic",
+        ),
+        *_perms("responses", ("view",), "governmentresponse", "consultation"),
+        *_perms("debates", ("view",), "parliamentaryevent", "otherbusiness"),
     ],
     RESPONSE_EDITORS: [
         *_perms("petitions", ("view",), "petition", "department"),
@@ -75,6 +100,8 @@ STAFF_GROUPS: dict[str, list[str]] = {
         *_perms("responses", _CRUD, "governmentresponse", "consultation"),
         *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),
         *_perms("auth", ("view",), "user", "group"),
+        *_perms("axes", ("view", "delete"), "accessattempt"),
+        *_perms("axes", ("view",), "accesslog", "accessfailurelog"),
     ],
 }
 
@@ -92,7 +119,7 @@ def staff_groups_ensure(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
     from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
-    for label in {*STAFF_APPS, "auth"}:
+    for label in {*STAFF_APPS, *OTHER_APPS}:
         create_permissions(global_apps.get_app_config(label), verbosity=0, using=using)
 
     wanted = {perm for perms in STAFF_GROUPS.values() for perm in perms}

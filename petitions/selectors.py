@@ -138,3 +138,116 @@ def petitions_recent_with_response(*, limit: int = 3) -> QuerySet:
         .filter(response_state=ResponseState.RESPONDED)
         .order_by(F("government_response_at").desc(nulls_last=True))[:limit]
     )
+
+
+# --- Starting a petition and gathering sponsors ---------------------------------------------------
+
+import re  # noqa: E402
+
+from django.db import connection  # noqa: E402
+from django.db.models import Case, Value, When  # noqa: E402
+
+from .models import Parliament, SiteSettings  # noqa: E402
+
+# Words too common in petitions to say two of them are alike.
+_SIMILAR_STOP_WORDS_TEXT = """
+    a about above after again against all also am among an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her
+    here hers him his how i if in into is it its just make me more most my no nor not now of off on once only
+    or other our out over own please same she should so some such than that the their them then there these
+    they this those through to too under until up us very was we were what when where which while who whom why
+    will with would you your government parliament petition uk british ask asking call calling stop start
+    want need must new
+"""
+SIMILAR_STOP_WORDS = frozenset(_SIMILAR_STOP_WORDS_TEXT.split())
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+def similar_search_words(text: str, *, limit: int = 20) -> list[str]:
+    """The distinctive words of `text`, lower-cased, in order, without duplicates."""
+    words: list[str] = []
+    for word in _WORD_RE.findall(text.lower()):
+        if len(word) >= 3 and word not in SIMILAR_STOP_WORDS and word not in words:
+            words.append(word)
+    return words[:limit]
+
+
+def petitions_similar_open(*, text: str, limit: int = 5) -> list[Petition]:
+    """Up to `limit` open petitions about the same thing as `text` (a proposed action), best match first.
+
+    PostgreSQL ranks a full-text match of any distinctive word against the action (weight A) and background
+    (weight B); elsewhere (SQLite) petitions sharing the most distinctive words come first.
+    """
+    words = similar_search_words(text)
+    if not words:
+        return []
+    petitions = Petition.objects.open()
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+        vector = SearchVector("action", weight="A", config="english") + SearchVector(
+            "background", weight="B", config="english"
+        )
+        # Any one distinctive word is enough to match ("a or b or c"); the rank puts the closest first.
+        query = SearchQuery(" or ".join(words), search_type="websearch", config="english")
+        return list(
+            petitions.annotate(rank=SearchRank(vector, query))
+            .filter(rank__gt=0)
+            .order_by("-rank", "-signature_count", "-pk")[:limit]
+        )
+    matches = Q()
+    score = Value(0)
+    for word in words:
+        matches |= Q(action__icontains=word) | Q(background__icontains=word)
+        score = (
+            score
+            + Case(When(action__icontains=word, then=Value(2)), default=Value(0))
+            + Case(When(background__icontains=word, then=Value(1)), default=Value(0))
+        )
+    return list(
+        petitions.filter(matches).annotate(score=score).order_by("-score", "-signature_count", "-pk")[:limit]
+    )
+
+
+def moderation_delay_in_effect() -> bool:
+    """True when the moderation queue is long enough that creators are told checks may take weeks."""
+    return Petition.objects.in_moderation().count() >= SiteSettings.load().moderation_delay_threshold
+
+
+def petition_creation_closed_reason(*, site: SiteSettings | None = None) -> str | None:
+    """Why no petition can be started now: "paused" by staff, "dissolved" Parliament, or None."""
+    if (site or SiteSettings.load()).disable_petition_creation:
+        return "paused"
+    parliament = Parliament.current()
+    if parliament is not None and parliament.is_dissolved():
+        return "dissolved"
+    return None
+
+
+def petition_validated_sponsor_count(*, petition: Petition) -> int:
+    return petition.signatures.filter(sponsor=True, state=SignatureState.VALIDATED).count()
+
+
+#: Confirmations are taken until this long after a petition closes (e-petitions' `closed_for_signing?`).
+CONFIRMATION_GRACE = timezone.timedelta(hours=24)
+_NEVER_CONFIRMABLE = (
+    PetitionState.REJECTED,
+    PetitionState.HIDDEN,
+    PetitionState.REMOVED,
+    PetitionState.STOPPED,
+    PetitionState.DORMANT,
+)
+
+
+def signature_confirm_refusal_reason(*, petition: Petition, now: datetime | None = None) -> str | None:
+    """Why a signature on `petition` cannot be confirmed now: "paused" (staff paused signing), "closed", or
+    None when it can."""
+    if SiteSettings.load().disable_collecting_signatures:
+        return "paused"
+    if petition.state in _NEVER_CONFIRMABLE:
+        return "closed"
+    if petition.state == PetitionState.CLOSED:
+        now = now or timezone.now()
+        if petition.closed_at is None or petition.closed_at + CONFIRMATION_GRACE < now:
+            return "closed"
+    return None

@@ -38,3 +38,45 @@ def verify_all_counts() -> int:
 def signature_email(signature_id: int, template: str, extra: dict | None = None) -> bool:
     """Send one templated email to a signature's address (the creator, a sponsor or a signer)."""
     return services.signature_email_send(signature_id=signature_id, template=template, extra=extra or {})
+
+
+@shared_task
+def close_petitions() -> int:
+    """Just after midnight: close every open petition past its deadline (catching up on missed nights)."""
+    now = timezone.now()
+    # A night spent paused must move the deadlines on before anything closes, whichever job the beat runs first.
+    services.petitions_extend_deadlines_while_paused(today=timezone.localdate(now))
+    return services.petitions_close_expired(now=now)
+
+
+@shared_task
+def extend_deadlines_while_paused() -> int:
+    """While signing is paused, every open deadline moves on one day per day (at most once a London day)."""
+    return services.petitions_extend_deadlines_while_paused(today=timezone.localdate())
+
+
+@shared_task
+def process_dissolution() -> dict | None:
+    """Every minute: once the current Parliament's dissolution time has passed, close and stop petitions."""
+    from .models import Parliament
+
+    parliament = Parliament.current()
+    if parliament is None:
+        return None
+    return services.parliament_dissolve(parliament=parliament, now=timezone.now())
+
+
+@shared_task(
+    autoretry_for=(smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=6,
+)
+def dissolution_notification_send(notification_id: int) -> bool:
+    """One dissolution email to one person; does nothing if it was already sent."""
+    return services.dissolution_notification_deliver(notification_id=notification_id)
+
+
+@shared_task
+def anonymise_petitions() -> int:
+    """Nightly: signers of petitions closed, rejected or stopped over six months ago lose their personal data."""
+    return services.petitions_anonymise(now=timezone.now())

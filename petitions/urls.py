@@ -11,4 +11,12 @@ urlpatterns = [
     path("petitions/<int:petition_id>/moderation-info", views.moderation_info, name="moderation_info"),
     path("petitions/<int:petition_id>/map", views.petition_map, name="map"),
     path("data-sources", views.data_sources, name="data_sources"),
+    # Starting a petition (stages: see views.CREATE_STAGES) and gathering supporters.
+    path("petitions/start", views.petition_start, name="start"),
+    path("petitions/new", views.petition_new, name="new"),
+    path("petitions/new/<slug:stage>", views.petition_new_stage, name="new_stage"),
+    path("petitions/thank-you", views.petition_thank_you, name="thank_you"),
+    path("petitions/<int:petition_id>/sponsors/new", views.sponsor_new, name="sponsor_new"),
+    path("petitions/<int:petition_id>/sponsors/thank-you", views.sponsor_thank_you, name="sponsor_thank_you"),
+    path("signatures/<int:signature_id>/confirm", views.signature_confirm, name="signature_confirm"),
 ]

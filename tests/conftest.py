@@ -8,3 +8,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         reference_data_load()
+
+
+def _is_transactional(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        return True
+    return bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run transactional tests last: they empty every table when they finish, reference data included.
+
+    Each transactional test loads the reference data it needs itself (see tests/e2e/conftest.py).
+    """
+    items.sort(key=_is_transactional)

@@ -107,3 +107,24 @@ def test_csrf_failure_gets_the_styled_403_page():
     response = Client(enforce_csrf_checks=True).post("/petitions/1")
     assert response.status_code == 403
     assert "govuk-template" in response.content.decode()
+
+
+def test_petition_hidden_after_being_published_is_gone(client):
+    from django.utils import timezone
+
+    petition = _petition(PetitionState.HIDDEN, opened_at=timezone.now())
+    assert client.get(f"/petitions/{petition.pk}").status_code == 410
+
+
+def test_staff_banner_and_dissolution_notice_show_on_every_public_page(client):
+    from django.utils import timezone
+
+    from petitions.models import Parliament, SiteSettings
+
+    site = SiteSettings.load()
+    site.banner_message = "The site will be down for maintenance on Sunday."
+    site.save()
+    Parliament.objects.create(name="2024–", dissolution_at=timezone.now() - timezone.timedelta(hours=1))
+    html = client.get("/").content.decode()
+    assert "The site will be down for maintenance on Sunday." in html
+    assert "Parliament has been dissolved" in html

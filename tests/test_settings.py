@@ -10,7 +10,8 @@ STRONG_KEY = "k3y-" + "x9Qz!" * 12
 
 
 def _run(*args, env_overrides):
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"}}
+    unset = {"SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
     return subprocess.run(

@@ -5,13 +5,82 @@ The package is split by area; import from `petitions.services`.
 
 from .audit import audit_log_record
 from .counting import petition_recount
+from .creation import email_canonicalise, petition_create
 from .emails import signature_email_on_commit, signature_email_send
+from .lifecycle import (
+    dissolution_notification_deliver,
+    dissolution_notifications_enqueue,
+    parliament_dissolve,
+    petition_anonymise,
+    petition_close,
+    petitions_anonymise,
+    petitions_close_expired,
+    petitions_extend_deadlines_while_paused,
+)
+from .moderation import (
+    NotAllowed,
+    TransitionError,
+    is_moderator,
+    is_sysadmin,
+    moderation_actions,
+    moderation_check,
+    petition_flag,
+    petition_lock,
+    petition_lock_holder,
+    petition_mark_dormant,
+    petition_moderate,
+    petition_publish,
+    petition_reject,
+    petition_remove,
+    petition_restore,
+    petition_take_down,
+    petition_unlock,
+)
 from .reference import reference_data_load
+from .signing import (
+    SignatureNotConfirmable,
+    SignatureTokenInvalid,
+    petition_creator_validate,
+    signature_confirm,
+    sponsor_sign,
+)
 
 __all__ = [
+    "NotAllowed",
+    "SignatureNotConfirmable",
+    "SignatureTokenInvalid",
+    "TransitionError",
     "audit_log_record",
+    "dissolution_notification_deliver",
+    "dissolution_notifications_enqueue",
+    "email_canonicalise",
+    "is_moderator",
+    "is_sysadmin",
+    "moderation_actions",
+    "moderation_check",
+    "parliament_dissolve",
+    "petition_anonymise",
+    "petition_close",
+    "petition_create",
+    "petition_creator_validate",
+    "petition_flag",
+    "petition_lock",
+    "petition_lock_holder",
+    "petition_mark_dormant",
+    "petition_moderate",
+    "petition_publish",
     "petition_recount",
+    "petition_reject",
+    "petition_remove",
+    "petition_restore",
+    "petition_take_down",
+    "petition_unlock",
+    "petitions_anonymise",
+    "petitions_close_expired",
+    "petitions_extend_deadlines_while_paused",
     "reference_data_load",
+    "signature_confirm",
     "signature_email_on_commit",
     "signature_email_send",
+    "sponsor_sign",
 ]

@@ -82,6 +82,34 @@ def clock_time(value) -> str:
     return f"{h12}{suffix}" if minute == 0 else f"{h12}.{minute:02d}{suffix}"
 
 
+@register.filter(name="days_left")
+def days_left_filter(deadline, now=None):
+    """London calendar days from today to the deadline's day (0 on the last day); "" without a deadline."""
+    from ..dates import days_left
+
+    if not deadline:
+        return ""
+    return days_left(deadline, now or None)
+
+
+@register.filter
+def time_left(deadline, now=None) -> str:
+    """Time left to sign, in London days: "12 days left", "Closes tomorrow at 11.59pm", "Closes today at 11.59pm"."""
+    from ..dates import days_left
+
+    if not deadline:
+        return ""
+    now = now or timezone.now()
+    if deadline <= now:
+        return "Closed to new signatures"
+    days = days_left(deadline, now)
+    if days == 0:
+        return f"Closes today at {clock_time(deadline)}"
+    if days == 1:
+        return f"Closes tomorrow at {clock_time(deadline)}"
+    return f"{days} days left"
+
+
 @register.filter
 def markdown(value) -> str:
     """Render staff-written Markdown, then sanitise it: no raw HTML, no script or javascript: links."""

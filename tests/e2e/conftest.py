@@ -17,9 +17,6 @@ from celery.contrib.testing.worker import start_worker
 
 from config.celery import app as celery_app
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM must still be usable from tests.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -41,6 +38,16 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(
                     pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt-get install chromium)")
                 )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _allow_orm_beside_playwright():
+    """Playwright's sync API runs an event loop in this thread; Django's ORM must still be usable from tests."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +138,14 @@ def celery_worker(transactional_db):
             yield worker
     finally:
         celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture(autouse=True)
+def reference_data(transactional_db):
+    """Transactional tests empty the database after each test, so reload the geography before each one."""
+    from petitions.services import reference_data_load
+
+    reference_data_load()
 
 
 @pytest.fixture

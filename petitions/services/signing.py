@@ -1,0 +1,184 @@
+"""Supporting and confirming signatures: sponsors sign, everyone confirms by email, counts follow the rows."""
+
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import (
+    COLLECTING_SPONSORS_STATES,
+    Constituency,
+    Country,
+    Petition,
+    PetitionState,
+    Signature,
+    SignatureState,
+    SiteSettings,
+)
+from .counting import petition_recount
+from .creation import email_canonicalise
+from .emails import signature_email_on_commit
+
+#: The anti-mail-bombing cap: no signature's address gets more confirmation emails than this.
+MAX_EMAILS_PER_SIGNATURE = 5
+
+
+class SignatureTokenInvalid(Exception):
+    """The token does not belong to the signature."""
+
+
+class SignatureNotConfirmable(Exception):
+    """The petition no longer takes confirmations. `reason` is "paused" or "closed"."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def tokens_match(expected: str, given: str | None) -> bool:
+    return secrets.compare_digest(expected.encode(), (given or "").encode())
+
+
+def _validate_creator(*, petition: Petition, now) -> bool:
+    # A second early, so the creator is always the first validated signature.
+    return bool(
+        Signature.objects.filter(petition=petition, creator=True, state=SignatureState.PENDING).update(
+            state=SignatureState.VALIDATED, validated_at=now - timedelta(seconds=1), updated_at=now
+        )
+    )
+
+
+def _promote(*, petition: Petition, now, notify: bool) -> None:
+    """Move a petition on once its creator is proven: pending → validated, and validated → sponsored when
+    enough sponsors have confirmed. `petition` must be locked. When `notify`, tell the creator."""
+    if petition.state == PetitionState.PENDING:
+        petition.state = PetitionState.VALIDATED
+        Petition.objects.filter(pk=petition.pk).update(state=PetitionState.VALIDATED, updated_at=now)
+    if petition.state not in COLLECTING_SPONSORS_STATES:
+        return
+    site = SiteSettings.load()
+    sponsors = Signature.objects.filter(
+        petition=petition, sponsor=True, state=SignatureState.VALIDATED
+    ).count()
+    if sponsors >= site.minimum_sponsors:
+        from ..selectors import moderation_delay_in_effect
+
+        template = "sponsored_with_delay" if moderation_delay_in_effect() else "sponsored"
+        petition.state = PetitionState.SPONSORED
+        petition.moderation_threshold_reached_at = now
+        Petition.objects.filter(pk=petition.pk).update(
+            state=PetitionState.SPONSORED, moderation_threshold_reached_at=now, updated_at=now
+        )
+    elif notify:
+        template = "sponsor_signed"
+    else:
+        return
+    creator_id = (
+        Signature.objects.filter(petition=petition, creator=True).values_list("pk", flat=True).first()
+    )
+    if creator_id is not None:
+        signature_email_on_commit(
+            signature_id=creator_id, template=template, extra={"sponsor_count": sponsors}
+        )
+
+
+@transaction.atomic
+def petition_creator_validate(*, petition: Petition) -> bool:
+    """The creator opened the supporters' link, which was only emailed to them: their address is proven.
+
+    Validates the creator's signature and moves the petition from pending to validated. Returns True if
+    anything changed.
+    """
+    petition = Petition.objects.select_for_update().get(pk=petition.pk)
+    if petition.state not in COLLECTING_SPONSORS_STATES:
+        return False
+    now = timezone.now()
+    changed = _validate_creator(petition=petition, now=now)
+    if changed or petition.state == PetitionState.PENDING:
+        _promote(petition=petition, now=now, notify=False)
+        petition_recount(petition_id=petition.pk)
+        return True
+    return False
+
+
+@transaction.atomic
+def sponsor_sign(
+    *,
+    petition: Petition,
+    name: str,
+    email: str,
+    country: Country,
+    postcode: str,
+    constituency: Constituency | None,
+    notify_by_email: bool,
+    ip_address: str | None,
+) -> Signature:
+    """A supporter signs a petition that is gathering support: a pending sponsor signature, and an email
+    with the link that confirms it.
+
+    Someone who already signed with the same name and address gets their pending signature's link again
+    (at most `MAX_EMAILS_PER_SIGNATURE` emails) and no new row, so the page they see never reveals whether
+    an address has signed.
+    """
+    # The petition lock serialises supporters, so two identical submissions cannot race to the unique index.
+    Petition.objects.select_for_update().filter(pk=petition.pk).exists()
+    canonical = email_canonicalise(email)
+    existing = Signature.objects.filter(petition=petition, canonical_email=canonical, name=name).first()
+    if existing is not None:
+        if (
+            existing.sponsor
+            and existing.state == SignatureState.PENDING
+            and existing.email_count < MAX_EMAILS_PER_SIGNATURE
+        ):
+            signature_email_on_commit(signature_id=existing.pk, template="sponsor_confirm")
+        return existing
+    signature = Signature.objects.create(
+        petition=petition,
+        name=name,
+        email=email,
+        canonical_email=canonical,
+        country=country,
+        postcode=postcode,
+        constituency=constituency,
+        state=SignatureState.PENDING,
+        sponsor=True,
+        notify_by_email=notify_by_email,
+        ip_address=ip_address,
+    )
+    signature_email_on_commit(signature_id=signature.pk, template="sponsor_confirm")
+    return signature
+
+
+@transaction.atomic
+def signature_confirm(*, signature: Signature, token: str | None, ip_address: str | None) -> Signature:
+    """Confirm a signature from the link in its email (the POST behind the "Confirm" button).
+
+    Idempotent: confirming again changes nothing. Confirming any signature proves the petition's creator
+    too (only they can have shared the petition before it is published). A sponsor's confirmation may
+    take the petition to moderation; the creator is told either way. Raises `SignatureTokenInvalid` for a
+    wrong token and `SignatureNotConfirmable` when the petition no longer takes confirmations.
+    """
+    from ..selectors import signature_confirm_refusal_reason
+
+    if not tokens_match(signature.confirm_token, token):
+        raise SignatureTokenInvalid
+    # Lock the petition first, so that two sponsors confirming at once count one after the other.
+    petition = Petition.objects.select_for_update().get(pk=signature.petition_id)
+    signature = Signature.objects.select_for_update().get(pk=signature.pk)
+    now = timezone.now()
+    reason = signature_confirm_refusal_reason(petition=petition, now=now)
+    if reason is not None:
+        raise SignatureNotConfirmable(reason)
+    if signature.state != SignatureState.PENDING:
+        return signature
+
+    signature.state = SignatureState.VALIDATED
+    signature.validated_at = now
+    signature.validated_ip = ip_address
+    signature.save(update_fields=["state", "validated_at", "validated_ip", "updated_at"])
+    if not signature.creator:
+        _validate_creator(petition=petition, now=now)
+    _promote(petition=petition, now=now, notify=signature.sponsor)
+    petition_recount(petition_id=petition.pk)
+    return signature
