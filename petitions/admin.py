@@ -22,7 +22,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
-from .admin_mixins import HTTPS_URL_FIELDS, AuditedAdminMixin, PetitionIdSearchMixin, petition_link
+from .admin_mixins import (
+    HTTPS_URL_FIELDS,
+    AuditedAdminMixin,
+    PetitionIdSearchMixin,
+    ReadOnlyAdminMixin,
+    petition_link,
+)
 from .models import (
     IN_MODERATION_STATES,
     AuditLog,
@@ -578,22 +584,13 @@ class SignatureAdmin(AuditedAdminMixin, PetitionIdSearchMixin, admin.ModelAdmin)
     )
 
 
-class _JournalAdmin(PetitionIdSearchMixin, admin.ModelAdmin):
+class _JournalAdmin(ReadOnlyAdminMixin, PetitionIdSearchMixin, admin.ModelAdmin):
     """Journals are caches of the signature rows, rebuilt by `petition_recount`: read-only here."""
 
     list_display_links = None
     show_full_result_count = False
     ordering = ("-id",)
     raw_id_fields = ("petition",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ConstituencyPetitionJournal)
@@ -676,7 +673,7 @@ class RejectionAdmin(AuditedAdminMixin, PetitionIdSearchMixin, admin.ModelAdmin)
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "actor", "action", "object_link")
     list_filter = ("action", "object_type")
     list_select_related = ("actor",)
@@ -687,15 +684,6 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_per_page = 100
     fields = ("created_at", "actor", "action", "object_type", "object_id", "object_link", "details_json")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Object")
     def object_link(self, obj):
@@ -724,20 +712,16 @@ class ParliamentAdmin(AuditedAdminMixin, admin.ModelAdmin):
     readonly_fields = ("dissolution_processed_at", "dissolution_emails_sent_at", "created_at")
     ordering = ("-opened_at",)
 
+    def get_readonly_fields(self, request, obj=None):
+        # Once processed, changing the date would change nothing: petitions are already closed and stopped.
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "dissolution_at") if obj is not None and obj.dissolution_processed_at else fields
+
 
 @admin.register(DissolutionNotification)
-class DissolutionNotificationAdmin(admin.ModelAdmin):
+class DissolutionNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: one row per person told about a dissolution."""
 
     list_display = ("id", "parliament", "sent_at")
     list_filter = ("parliament",)
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

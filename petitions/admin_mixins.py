@@ -88,3 +88,16 @@ def petition_link(obj):
     """A list_display column: the petition id, linked to the petition's admin page."""
     url = reverse("admin:petitions_petition_change", args=[obj.petition_id])
     return format_html('<a href="{}">{}</a>', url, obj.petition_id)
+
+
+class ReadOnlyAdminMixin:
+    """For records nobody edits by hand: caches, logs and sent-email records."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

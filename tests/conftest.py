@@ -1,5 +1,8 @@
 import pytest
 
+#: Queries every public page makes for the site notices (staff banner, dissolution): petitions.context_processors.
+SITE_NOTICES = 2
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
