@@ -38,6 +38,7 @@ from .models import (
     CountryPetitionJournal,
     Department,
     DissolutionNotification,
+    EmailDomainRule,
     Parliament,
     Petition,
     Region,
@@ -725,3 +726,9 @@ class DissolutionNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "parliament", "sent_at")
     list_filter = ("parliament",)
     show_full_result_count = False
+
+
+@admin.register(EmailDomainRule)
+class EmailDomainRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("domain", "strip_dots", "strip_plus_tags", "alias_of")
+    search_fields = ("domain", "alias_of")

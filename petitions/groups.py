@@ -96,6 +96,7 @@ STAFF_GROUPS: dict[str, list[str]] = {
             "auditlog",
             "parliament",
             "dissolutionnotification",
+            "emaildomainrule",
         ),
         *_perms("responses", _CRUD, "governmentresponse", "consultation"),
         *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),

@@ -384,11 +384,27 @@ class Signature(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     validated_at = models.DateTimeField(null=True, blank=True)
+    counted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the tally job added this signature to the counts (null: not counted).",
+    )
     invalidated_at = models.DateTimeField(null=True, blank=True)
     anonymized_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
+            # The tally job's work lists: validated but not counted, and counted but no longer valid.
+            models.Index(
+                fields=["petition"],
+                condition=Q(state="validated", counted_at__isnull=True),
+                name="signature_to_count",
+            ),
+            models.Index(
+                fields=["petition"],
+                condition=Q(counted_at__isnull=False) & ~Q(state="validated"),
+                name="signature_to_uncount",
+            ),
             models.Index(fields=["petition", "state"], name="signature_petition_state"),
             models.Index(fields=["state", "validated_at"], name="signature_state_validated"),
             models.Index(fields=["petition", "canonical_email"], name="signature_petition_canonical"),
@@ -404,6 +420,23 @@ class Signature(models.Model):
 
     def __str__(self):
         return f"Signature {self.pk} on petition {self.petition_id}"
+
+
+class EmailDomainRule(models.Model):
+    """How addresses at a domain are made canonical, so one person cannot sign twice with variants of one address."""
+
+    domain = models.CharField(max_length=253, unique=True, help_text="For example gmail.com")
+    strip_dots = models.BooleanField(default=False, help_text="Ignore dots before the @ (gmail.com does).")
+    strip_plus_tags = models.BooleanField(default=True, help_text="Ignore +tags before the @.")
+    alias_of = models.CharField(
+        max_length=253, blank=True, help_text="Treat this domain as another (googlemail.com is gmail.com)."
+    )
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self):
+        return self.domain
 
 
 class ConstituencyPetitionJournal(models.Model):

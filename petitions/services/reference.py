@@ -9,6 +9,7 @@ from django.db import transaction
 from ..models import (
     Constituency,
     Country,
+    EmailDomainRule,
     Nation,
     Region,
     RejectionReason,
@@ -102,6 +103,14 @@ def reference_data_load() -> dict[str, int]:
             },
         )
 
+    # The reference's seed: gmail.com ignores dots and +tags, and googlemail.com is the same mailbox.
+    EmailDomainRule.objects.get_or_create(
+        domain="gmail.com", defaults={"strip_dots": True, "strip_plus_tags": True}
+    )
+    EmailDomainRule.objects.get_or_create(
+        domain="googlemail.com",
+        defaults={"strip_dots": True, "strip_plus_tags": True, "alias_of": "gmail.com"},
+    )
     for code, title, hidden, description in REJECTION_REASONS:
         RejectionReason.objects.update_or_create(
             code=code, defaults={"title": title, "hidden": hidden, "description": description}
