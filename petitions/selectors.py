@@ -29,20 +29,6 @@ def petition_ids_signed_since(since: datetime) -> list[int]:
     )
 
 
-def petition_ids_needing_recount() -> list[int]:
-    """Petitions with a signature validated after their count was last rebuilt."""
-    return list(
-        Petition.objects.filter(
-            Q(signature_count_validated_at__isnull=True)
-            | Q(last_signed_at__gt=F("signature_count_validated_at")),
-            signatures__state=SignatureState.VALIDATED,
-        )
-        .values_list("pk", flat=True)
-        .distinct()
-        .order_by()
-    )
-
-
 def petition_get_for_show(*, petition_id: int) -> Petition | None:
     return (
         Petition.objects.select_related("rejection__reason")

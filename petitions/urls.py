@@ -10,6 +10,7 @@ urlpatterns = [
     path("petitions/<int:petition_id>/gathering-support", views.gathering_support, name="gathering_support"),
     path("petitions/<int:petition_id>/moderation-info", views.moderation_info, name="moderation_info"),
     path("petitions/<int:petition_id>/map", views.petition_map, name="map"),
+    path("petitions/<int:petition_id>/count.json", views.petition_count_json, name="count_json"),
     path("data-sources", views.data_sources, name="data_sources"),
     # Starting a petition (stages: see views.CREATE_STAGES) and gathering supporters.
     path("petitions/start", views.petition_start, name="start"),
@@ -18,5 +19,9 @@ urlpatterns = [
     path("petitions/thank-you", views.petition_thank_you, name="thank_you"),
     path("petitions/<int:petition_id>/sponsors/new", views.sponsor_new, name="sponsor_new"),
     path("petitions/<int:petition_id>/sponsors/thank-you", views.sponsor_thank_you, name="sponsor_thank_you"),
+    path("petitions/<int:petition_id>/signatures/new", views.signature_new, name="sign"),
+    path(
+        "petitions/<int:petition_id>/signatures/thank-you", views.signature_thank_you, name="sign_thank_you"
+    ),
     path("signatures/<int:signature_id>/confirm", views.signature_confirm, name="signature_confirm"),
 ]

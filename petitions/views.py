@@ -1,7 +1,8 @@
+import datetime
 import secrets
 
 from django.core.cache import cache
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +23,7 @@ from .models import (
     COLLECTING_SPONSORS_STATES,
     IN_MODERATION_STATES,
     VISIBLE_STATES,
+    DebateState,
     Parliament,
     Petition,
     PetitionState,
@@ -114,6 +116,51 @@ def petition_map(request, petition_id: int):
     if petition is None or petition.state not in (PetitionState.OPEN, PetitionState.CLOSED):
         raise Http404("No such petition")
     return render(request, "petitions/map.html", petition_map_context(petition=petition))
+
+
+COUNT_JSON_FIELDS = (
+    "signature_count",
+    "response_threshold_reached_at",
+    "government_response_at",
+    "debate_threshold_reached_at",
+    "scheduled_debate_date",
+    "debate_outcome_at",
+    "debate_state",
+)
+
+
+def _json_time(value) -> str | None:
+    if value is None:
+        return None
+    value = value.astimezone(datetime.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+@require_safe
+def petition_count_json(request, petition_id: int):
+    """The live count (petition.parliament.uk's `count.json`), polled by the petition page. Cached publicly
+    for one tally interval; readable from any origin."""
+    interval = SiteSettings.load().signature_count_interval
+    row = Petition.objects.filter(pk=petition_id, state__in=VISIBLE_STATES).values(*COUNT_JSON_FIELDS).first()
+    if row is None:
+        response = JsonResponse({"error": "Not found"}, status=404)
+    else:
+        response = JsonResponse(
+            {
+                "signature_count": row["signature_count"],
+                "response_threshold_reached_at": _json_time(row["response_threshold_reached_at"]),
+                "government_response_at": _json_time(row["government_response_at"]),
+                "debate_threshold_reached_at": _json_time(row["debate_threshold_reached_at"]),
+                "scheduled_debate_date": (
+                    row["scheduled_debate_date"].isoformat() if row["scheduled_debate_date"] else None
+                ),
+                "debate_outcome_at": _json_time(row["debate_outcome_at"]),
+                "debated": row["debate_state"] == DebateState.DEBATED,
+            }
+        )
+        response["Cache-Control"] = f"max-age={interval}, stale-while-revalidate={2 * interval}"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @require_safe
@@ -579,3 +626,63 @@ def _confirmation_refused(request, petition, reason: str):
     if reason == "paused":
         return render(request, "signatures/paused.html", {"petition": petition})
     return render(request, "signatures/closed.html", {"petition": petition}, status=410)
+
+
+# --- Signing an open petition ----------------------------------------------------------------------------
+
+
+def _signable_petition(request, petition_id: int):
+    """(petition, None) when the petition takes signatures now, else (None, the response to give)."""
+    petition = Petition.objects.filter(pk=petition_id).first()
+    if petition is None or petition.state not in (
+        *VISIBLE_STATES,
+        PetitionState.REMOVED,
+        PetitionState.HIDDEN,
+    ):
+        raise Http404("No such petition")
+    if petition.state in (PetitionState.REMOVED, PetitionState.HIDDEN):
+        if petition.opened_at is None:
+            raise Http404("No such petition")
+        return None, render(request, "410.html", {"petition": petition}, status=410)
+    # An open petition past its deadline is closed, even before the closing job has run.
+    if petition.state != PetitionState.OPEN or (
+        petition.deadline_at is not None and petition.deadline_at <= timezone.now()
+    ):
+        return None, render(request, "signatures/closed.html", {"petition": petition}, status=410)
+    if SiteSettings.load().disable_collecting_signatures:
+        return None, render(request, "signatures/paused.html", {"petition": petition})
+    return petition, None
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def signature_new(request, petition_id: int):
+    petition, response = _signable_petition(request, petition_id)
+    if response is not None:
+        return response
+    if request.method == "POST":
+        form = SignatureForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            # The same redirect whether or not the address has signed before: nobody can learn who signed.
+            services.signature_create(
+                petition=petition,
+                name=data["name"],
+                email=data["email"],
+                country=data["country"],
+                postcode=data["postcode"],
+                constituency=data["constituency"],
+                notify_by_email=data["notify_by_email"],
+                ip_address=_client_ip(request),
+            )
+            return redirect("petitions:sign_thank_you", petition_id=petition.pk)
+    else:
+        form = SignatureForm()
+    return render(request, "signatures/new.html", {"petition": petition, "form": form})
+
+
+@require_safe
+def signature_thank_you(request, petition_id: int):
+    petition = Petition.objects.filter(pk=petition_id, state__in=VISIBLE_STATES).first()
+    if petition is None:
+        raise Http404("No such petition")
+    return render(request, "signatures/thank_you.html", {"petition": petition})

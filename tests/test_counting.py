@@ -71,17 +71,6 @@ def test_recount_of_a_missing_petition_is_a_no_op():
     assert petition_recount(petition_id=987654321) == 0
 
 
-def test_watchdog_recounts_petitions_signed_since_their_last_count():
-    stale, fresh = OpenPetitionFactory(), OpenPetitionFactory()
-    ValidatedSignatureFactory(petition=fresh)
-    petition_recount(petition_id=fresh.pk)
-    ValidatedSignatureFactory.create_batch(2, petition=stale)
-
-    assert tasks.recount_recently_signed.delay().get() == 1
-    assert Petition.objects.get(pk=stale.pk).signature_count == 2
-    assert tasks.recount_recently_signed.delay().get() == 0
-
-
 def test_nightly_check_repairs_a_wrong_count():
     petition = OpenPetitionFactory()
     ValidatedSignatureFactory.create_batch(4, petition=petition)

@@ -117,10 +117,14 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_TIMEZONE = "Europe/London"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Seconds between signature tally runs (the tally turns confirmed signature rows into counts).
+SIGNATURE_TALLY_INTERVAL = env.float("SIGNATURE_TALLY_INTERVAL", default=2.0)
 CELERY_BEAT_SCHEDULE = {
-    "petitions-recount-signatures": {
-        "task": "petitions.tasks.recount_recently_signed",
-        "schedule": 15 * 60,
+    "petitions-tally-signatures": {
+        "task": "petitions.tasks.tally_signatures",
+        "schedule": SIGNATURE_TALLY_INTERVAL,
+        # A run that could not start in time is superseded by the next one.
+        "options": {"expires": SIGNATURE_TALLY_INTERVAL * 5},
     },
     "petitions-verify-counts-nightly": {
         "task": "petitions.tasks.verify_all_counts",

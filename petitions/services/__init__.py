@@ -4,7 +4,7 @@ The package is split by area; import from `petitions.services`.
 """
 
 from .audit import audit_log_record
-from .counting import petition_recount
+from .counting import petition_counts_repair, petition_recount, signatures_tally
 from .creation import email_canonicalise, petition_create
 from .emails import signature_email_on_commit, signature_email_send
 from .lifecycle import (
@@ -37,6 +37,7 @@ from .moderation import (
     petition_unlock,
 )
 from .reference import reference_data_load
+from .signatures import signature_create
 from .signing import (
     SignatureNotConfirmable,
     SignatureTokenInvalid,
@@ -44,6 +45,7 @@ from .signing import (
     signature_confirm,
     sponsor_sign,
 )
+from .thresholds import petitions_thresholds_check
 
 __all__ = [
     "NotAllowed",
@@ -61,6 +63,7 @@ __all__ = [
     "parliament_dissolve",
     "petition_anonymise",
     "petition_close",
+    "petition_counts_repair",
     "petition_create",
     "petition_creator_validate",
     "petition_flag",
@@ -78,9 +81,12 @@ __all__ = [
     "petitions_anonymise",
     "petitions_close_expired",
     "petitions_extend_deadlines_while_paused",
+    "petitions_thresholds_check",
     "reference_data_load",
     "signature_confirm",
+    "signature_create",
     "signature_email_on_commit",
     "signature_email_send",
+    "signatures_tally",
     "sponsor_sign",
 ]

@@ -2,7 +2,8 @@ from ..models import AuditLog
 
 
 def audit_log_record(*, actor, action: str, obj, details: dict | None = None) -> AuditLog:
-    """Record a staff action. Call it inside the transaction of the action it records."""
+    """Record a staff action, or a system one with `actor=None` (a job). Call it inside the transaction of the
+    action it records."""
     return AuditLog.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None,
         action=action,

@@ -1,22 +1,59 @@
-"""Signature counts are caches of the signature rows; these rebuild them."""
+"""Signature counts are caches of the signature rows.
+
+Signing and confirming write only the signature's own row. `signatures_tally` (a Celery job every couple of
+seconds) turns rows into counts: a validated row with `counted_at` null is added, a row with `counted_at` set
+that is no longer validated is subtracted, and `counted_at` records which rows the caches include. So the
+invariant is: `Petition.signature_count` == the petition's rows with `counted_at` set (likewise per journal).
+`petition_recount` rebuilds everything from the rows and keeps `counted_at` in step.
+
+Both take the petition row lock first. The tally skips petitions locked by anyone else (another tally, a
+recount, a sponsor confirming) and signature rows locked by a confirmation still in flight; whatever it skips
+the next run picks up, so every row is counted exactly once.
+"""
+
+from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, DateTimeField, F, Max, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from ..models import ConstituencyPetitionJournal, CountryPetitionJournal, Petition, Signature, SignatureState
+from ..models import (
+    ConstituencyPetitionJournal,
+    CountryPetitionJournal,
+    Petition,
+    Signature,
+    SignatureState,
+    SiteSettings,
+)
+from .audit import audit_log_record
+
+TO_COUNT = Q(state=SignatureState.VALIDATED, counted_at__isnull=True)
+TO_UNCOUNT = Q(counted_at__isnull=False) & ~Q(state=SignatureState.VALIDATED)
+
+_CHUNK = 900
 
 
-@transaction.atomic
-def petition_recount(*, petition_id: int) -> int:
-    """Rebuild a petition's signature count and its constituency and country journals from the signature rows.
+def _chunks(items: list, size: int = _CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
-    The rows are the source of truth and the counts are caches of them, so this is always safe to run.
-    """
-    if not Petition.objects.select_for_update().filter(pk=petition_id).exists():
-        return 0
-    validated = Signature.objects.filter(petition_id=petition_id, state=SignatureState.VALIDATED)
-    totals = validated.aggregate(n=Count("id"), last=Max("validated_at"))
+
+def _recount(*, petition_id: int, check: bool = False) -> tuple[int, int | None, int] | None:
+    """Rebuild one petition's counts. Returns (cached count before, rows counted before if `check`, count
+    after)."""
+    petition = Petition.objects.select_for_update().filter(pk=petition_id).values("signature_count").first()
+    if petition is None:
+        return None
+    rows = Signature.objects.filter(petition_id=petition_id)
+    counted_before = rows.filter(counted_at__isnull=False).count() if check else None
+    now = timezone.now()
+    rows.filter(TO_COUNT).update(counted_at=now)
+    rows.filter(TO_UNCOUNT).update(counted_at=None)
+    # Count what is marked counted, not what is validated: a confirmation committing between these statements
+    # is then left to the tally, never counted twice or lost.
+    counted = rows.filter(counted_at__isnull=False)
+    totals = counted.aggregate(n=Count("id"), last=Max("validated_at"))
 
     ConstituencyPetitionJournal.objects.filter(petition_id=petition_id).delete()
     ConstituencyPetitionJournal.objects.bulk_create(
@@ -26,7 +63,7 @@ def petition_recount(*, petition_id: int) -> int:
             signature_count=row["n"],
             last_signed_at=row["last"],
         )
-        for row in validated.exclude(constituency_id=None)
+        for row in counted.exclude(constituency_id=None)
         .values("constituency_id")
         .annotate(n=Count("id"), last=Max("validated_at"))
         .order_by()
@@ -39,13 +76,154 @@ def petition_recount(*, petition_id: int) -> int:
             signature_count=row["n"],
             last_signed_at=row["last"],
         )
-        for row in validated.values("country_id").annotate(n=Count("id"), last=Max("validated_at")).order_by()
+        for row in counted.values("country_id").annotate(n=Count("id"), last=Max("validated_at")).order_by()
     )
-    now = timezone.now()
     Petition.objects.filter(pk=petition_id).update(
         signature_count=totals["n"],
         last_signed_at=totals["last"],
         signature_count_validated_at=now,
         updated_at=now,
     )
-    return totals["n"]
+    return petition["signature_count"], counted_before, totals["n"]
+
+
+@transaction.atomic
+def petition_recount(*, petition_id: int) -> int:
+    """Rebuild a petition's signature count and its constituency and country journals from the signature rows,
+    and mark exactly the validated rows as counted.
+
+    The rows are the source of truth and the counts are caches of them, so this is always safe to run, also
+    while the tally runs (both hold the petition row lock).
+    """
+    result = _recount(petition_id=petition_id)
+    return 0 if result is None else result[2]
+
+
+@transaction.atomic
+def petition_counts_repair(*, petition_id: int) -> bool:
+    """The nightly check: rebuild a petition's counts and, if its cached count had drifted from the rows it
+    claims to count, record the repair in the audit log (no actor: the system did it). Returns True if it had.
+    """
+    result = _recount(petition_id=petition_id, check=True)
+    if result is None:
+        return False
+    cached, counted_before, after = result
+    if cached == counted_before:
+        return False
+    audit_log_record(
+        actor=None,
+        action="counts.repair",
+        obj=Petition.objects.get(pk=petition_id),
+        details={"before": cached, "after": after},
+    )
+    return True
+
+
+def _journal_apply(model, key: str, petition_id: int, deltas: dict) -> None:
+    """Add `deltas` {key id: [added, subtracted, last validated_at]} to one petition's journal rows."""
+    missing = [k for k, (added, _, _) in deltas.items() if added]
+    if missing:
+        model.objects.bulk_create(
+            [model(petition_id=petition_id, **{f"{key}_id": k}, signature_count=0) for k in missing],
+            ignore_conflicts=True,
+        )
+    for k in sorted(deltas):
+        added, subtracted, last = deltas[k]
+        changes = {"signature_count": Greatest(F("signature_count") + Value(added - subtracted), Value(0))}
+        if last is not None:
+            changes["last_signed_at"] = _later(last)
+        model.objects.filter(petition_id=petition_id, **{f"{key}_id": k}).update(**changes)
+
+
+def _later(when):
+    return Greatest(Coalesce(F("last_signed_at"), Value(when)), Value(when), output_field=DateTimeField())
+
+
+@transaction.atomic
+def _tally_batch(*, limit: int) -> dict:
+    candidates = set(
+        Signature.objects.filter(TO_COUNT).values_list("petition_id", flat=True).order_by()[:limit]
+    )
+    candidates |= set(
+        Signature.objects.filter(TO_UNCOUNT).values_list("petition_id", flat=True).order_by()[:limit]
+    )
+    if not candidates:
+        return {"added": 0, "subtracted": 0, "petition_ids": []}
+    petition_ids = list(
+        Petition.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=candidates)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    fields = ("pk", "petition_id", "constituency_id", "country_id", "validated_at")
+    to_add = list(
+        Signature.objects.select_for_update(skip_locked=True)
+        .filter(TO_COUNT, petition_id__in=petition_ids)
+        .order_by()
+        .values_list(*fields)[:limit]
+    )
+    to_subtract = list(
+        Signature.objects.select_for_update(skip_locked=True)
+        .filter(TO_UNCOUNT, petition_id__in=petition_ids)
+        .order_by()
+        .values_list(*fields)[:limit]
+    )
+
+    # {petition: [added, subtracted, last]} and {petition: {constituency or country: [added, subtracted, last]}}
+    petitions: dict = defaultdict(lambda: [0, 0, None])
+    constituencies: dict = defaultdict(lambda: defaultdict(lambda: [0, 0, None]))
+    countries: dict = defaultdict(lambda: defaultdict(lambda: [0, 0, None]))
+    for rows, index in ((to_add, 0), (to_subtract, 1)):
+        for _, petition_id, constituency_id, country_id, validated_at in rows:
+            targets = [petitions[petition_id], countries[petition_id][country_id]]
+            if constituency_id is not None:
+                targets.append(constituencies[petition_id][constituency_id])
+            for target in targets:
+                target[index] += 1
+                if (
+                    index == 0
+                    and validated_at is not None
+                    and (target[2] is None or validated_at > target[2])
+                ):
+                    target[2] = validated_at
+
+    now = timezone.now()
+    for petition_id in sorted(petitions):
+        _journal_apply(ConstituencyPetitionJournal, "constituency", petition_id, constituencies[petition_id])
+        _journal_apply(CountryPetitionJournal, "country", petition_id, countries[petition_id])
+        added, subtracted, last = petitions[petition_id]
+        changes = {
+            "signature_count": Greatest(F("signature_count") + Value(added - subtracted), Value(0)),
+            "updated_at": now,
+        }
+        if last is not None:
+            changes["last_signed_at"] = _later(last)
+        Petition.objects.filter(pk=petition_id).update(**changes)
+    for chunk in _chunks([row[0] for row in to_add]):
+        Signature.objects.filter(pk__in=chunk).update(counted_at=now)
+    for chunk in _chunks([row[0] for row in to_subtract]):
+        Signature.objects.filter(pk__in=chunk).update(counted_at=None)
+    return {
+        "added": len(to_add),
+        "subtracted": len(to_subtract),
+        "petition_ids": sorted(petitions),
+        "full": len(to_add) >= limit or len(to_subtract) >= limit,
+    }
+
+
+def signatures_tally(*, limit: int = 10_000) -> dict:
+    """Add newly validated signatures to the counts and subtract invalidated ones, in one transaction.
+
+    Claims up to `limit` rows of each kind with `SELECT … FOR UPDATE SKIP LOCKED` (on SQLite the IMMEDIATE
+    transaction serialises runs instead), so concurrent runs never count a row twice. After commit, the touched
+    petitions go to `petitions_thresholds_check`. Returns {"added", "subtracted", "petition_ids", "full"}; "full"
+    means a batch hit the limit and there is probably more to do.
+    """
+    from .thresholds import petitions_thresholds_check
+
+    result = _tally_batch(limit=limit)
+    if result["petition_ids"]:
+        petitions_thresholds_check(result["petition_ids"])
+    SiteSettings.objects.filter(pk=1).update(signature_count_updated_at=timezone.now())
+    result.setdefault("full", False)
+    return result

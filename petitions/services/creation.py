@@ -2,24 +2,14 @@
 
 from django.db import transaction
 
+from .. import canonical
 from ..models import Constituency, Country, Petition, PetitionState, Signature, SignatureState
 from .emails import signature_email_on_commit
 
-GMAIL = "gmail.com"
-GMAIL_ALIASES = {"gmail.com", "googlemail.com"}
-
 
 def email_canonicalise(email: str) -> str:
-    """The address that identifies a person: lower-cased, and for Gmail without dots and "+tags".
-
-    `John.Smith+petitions@GoogleMail.com` and `johnsmith@gmail.com` reach the same mailbox, so they are one
-    person. (Issue 4 replaces this with the full per-domain rules.)
-    """
-    local, _, domain = email.strip().lower().rpartition("@")
-    if domain in GMAIL_ALIASES:
-        local = local.split("+", 1)[0].replace(".", "")
-        domain = GMAIL
-    return f"{local}@{domain}"
+    """The address that identifies a person; see `petitions.canonical` for the per-domain rules."""
+    return canonical.email_canonicalise(email)
 
 
 @transaction.atomic

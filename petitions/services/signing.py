@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from ..models import (
     COLLECTING_SPONSORS_STATES,
+    PUBLISHED_STATES,
     Constituency,
     Country,
     Petition,
@@ -163,8 +164,16 @@ def signature_confirm(*, signature: Signature, token: str | None, ip_address: st
 
     if not tokens_match(signature.confirm_token, token):
         raise SignatureTokenInvalid
-    # Lock the petition first, so that two sponsors confirming at once count one after the other.
-    petition = Petition.objects.select_for_update().get(pk=signature.petition_id)
+    # An unpublished petition is locked first, so that two sponsors confirming at once count one after the
+    # other. A published petition's row is never locked or written here: the tally job counts its signatures.
+    petition = (
+        Petition.objects.select_for_update()
+        .filter(pk=signature.petition_id)
+        .exclude(state__in=PUBLISHED_STATES)
+    ).first()
+    gathering_support = petition is not None
+    if not gathering_support:
+        petition = Petition.objects.get(pk=signature.petition_id)
     signature = Signature.objects.select_for_update().get(pk=signature.pk)
     now = timezone.now()
     reason = signature_confirm_refusal_reason(petition=petition, now=now)
@@ -177,8 +186,10 @@ def signature_confirm(*, signature: Signature, token: str | None, ip_address: st
     signature.validated_at = now
     signature.validated_ip = ip_address
     signature.save(update_fields=["state", "validated_at", "validated_ip", "updated_at"])
-    if not signature.creator:
-        _validate_creator(petition=petition, now=now)
-    _promote(petition=petition, now=now, notify=signature.sponsor)
-    petition_recount(petition_id=petition.pk)
+    if gathering_support:
+        if not signature.creator:
+            _validate_creator(petition=petition, now=now)
+        _promote(petition=petition, now=now, notify=signature.sponsor)
+        # Few rows, and the sponsor count drives moderation: count them now rather than at the next tally.
+        petition_recount(petition_id=petition.pk)
     return signature
