@@ -12,7 +12,10 @@ def filesystem_broker_options(folder: Path) -> dict:
     """Celery's filesystem transport: one folder is the queue, shared by every process on this machine."""
     (folder / "queue").mkdir(parents=True, exist_ok=True)
     (folder / "processed").mkdir(parents=True, exist_ok=True)
+    (folder / "control").mkdir(parents=True, exist_ok=True)
     return {
+        # Without this, kombu writes its exchange tables to ./control in the working directory.
+        "control_folder": str(folder / "control"),
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
