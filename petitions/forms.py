@@ -300,3 +300,9 @@ class SignatureForm(SignerDetailsForm):
         "constituency",
         "notify_by_email",
     ]
+
+    def signer_details(self) -> dict:
+        """The cleaned answers as the signing services take them (after `is_valid()`)."""
+        data = self.cleaned_data
+        fields = ("name", "email", "country", "postcode", "constituency", "notify_by_email")
+        return {field: data[field] for field in fields}

@@ -560,17 +560,7 @@ def sponsor_new(request, petition_id: int):
     if request.method == "POST":
         form = SignatureForm(request.POST)
         if form.is_valid():
-            data = form.cleaned_data
-            services.sponsor_sign(
-                petition=petition,
-                name=data["name"],
-                email=data["email"],
-                country=data["country"],
-                postcode=data["postcode"],
-                constituency=data["constituency"],
-                notify_by_email=data["notify_by_email"],
-                ip_address=_client_ip(request),
-            )
+            services.sponsor_sign(petition=petition, **form.signer_details(), ip_address=_client_ip(request))
             return redirect(
                 f"{reverse('petitions:sponsor_thank_you', args=[petition.pk])}?token={petition.sponsor_token}"
             )
@@ -662,17 +652,9 @@ def signature_new(request, petition_id: int):
     if request.method == "POST":
         form = SignatureForm(request.POST)
         if form.is_valid():
-            data = form.cleaned_data
             # The same redirect whether or not the address has signed before: nobody can learn who signed.
             services.signature_create(
-                petition=petition,
-                name=data["name"],
-                email=data["email"],
-                country=data["country"],
-                postcode=data["postcode"],
-                constituency=data["constituency"],
-                notify_by_email=data["notify_by_email"],
-                ip_address=_client_ip(request),
+                petition=petition, **form.signer_details(), ip_address=_client_ip(request)
             )
             return redirect("petitions:sign_thank_you", petition_id=petition.pk)
     else:
