@@ -3,7 +3,7 @@ import secrets
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -355,6 +355,24 @@ class SignatureState(models.TextChoices):
     VALIDATED = "validated", "Validated"
     FRAUDULENT = "fraudulent", "Fraudulent"
     INVALIDATED = "invalidated", "Invalidated"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+#: Signatures an invalidation may still take away (pending ones too, so they cannot be stored up for later).
+INVALIDATABLE_SIGNATURE_STATES = (SignatureState.PENDING, SignatureState.VALIDATED)
+
+
+class FraudReason(models.TextChoices):
+    """Why a signature was silently marked fraudulent when it was made."""
+
+    BLOCKED_IP = "blocked_ip", "Blocked IP address"
+    BLOCKED_DOMAIN = "blocked_domain", "Blocked email domain"
+    BLOCKED_EMAIL = "blocked_email", "Blocked email address"
+    IP_BURST = "ip_burst", "Too many from one IP address (burst)"
+    IP_SUSTAINED = "ip_sustained", "Too many from one IP address (sustained)"
+    DOMAIN_RATE = "domain_rate", "Too many from one email domain"
+    HONEYPOT = "honeypot", "Filled in the hidden field"
+    TOO_FAST = "too_fast", "Form filled in too fast"
 
 
 class Signature(models.Model):
@@ -369,7 +387,11 @@ class Signature(models.Model):
     constituency = models.ForeignKey(
         Constituency, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    email_domain = models.CharField(
+        max_length=253, blank=True, help_text="The canonical address's domain (rate limits, trending)."
+    )
     state = models.CharField(max_length=20, choices=SignatureState.choices, default=SignatureState.PENDING)
+    fraud_reason = models.CharField(max_length=20, choices=FraudReason.choices, blank=True)
     creator = models.BooleanField(default=False)
     sponsor = models.BooleanField(default=False)
     notify_by_email = models.BooleanField(default=False)
@@ -390,10 +412,19 @@ class Signature(models.Model):
         help_text="When the tally job added this signature to the counts (null: not counted).",
     )
     invalidated_at = models.DateTimeField(null=True, blank=True)
+    invalidation = models.ForeignKey(
+        "Invalidation", null=True, blank=True, on_delete=models.SET_NULL, related_name="signatures"
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
     anonymized_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
+            # Rate limits: recent signatures on a petition from one IP address, or one email domain.
+            models.Index(fields=["petition", "ip_address", "created_at"], name="signature_petition_ip"),
+            models.Index(fields=["petition", "email_domain", "created_at"], name="signature_petition_domain"),
+            models.Index(fields=["created_at"], name="signature_created"),
             # The tally job's work lists: validated but not counted, and counted but no longer valid.
             models.Index(
                 fields=["petition"],
@@ -420,6 +451,11 @@ class Signature(models.Model):
 
     def __str__(self):
         return f"Signature {self.pk} on petition {self.petition_id}"
+
+    def save(self, *args, **kwargs):
+        if self.canonical_email and not self.email_domain:
+            self.email_domain = self.canonical_email.rpartition("@")[2]
+        super().save(*args, **kwargs)
 
 
 class EmailDomainRule(models.Model):
@@ -516,3 +552,180 @@ class AuditLog(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"
+
+
+# --- Fraud: rate limits, allow and block lists, trending report, invalidations -----------------------------
+
+
+class RateLimit(models.Model):
+    """The signing rate limits (one row, edited by Sysadmins). Over-limit signatures are accepted silently and
+    marked fraudulent: never counted, never confirmable."""
+
+    enabled = models.BooleanField(default=True, help_text="Untick to switch every rate limit off.")
+    burst_rate = models.PositiveIntegerField(
+        default=5, help_text="Signatures one IP address may make on one petition within the burst period."
+    )
+    burst_period = models.PositiveIntegerField("burst period (seconds)", default=60)
+    sustained_rate = models.PositiveIntegerField(
+        default=20,
+        help_text="Signatures one IP address may make on one petition within the sustained period.",
+    )
+    sustained_period = models.PositiveIntegerField("sustained period (seconds)", default=600)
+    domain_rate = models.PositiveIntegerField(
+        default=100,
+        help_text="Signatures from one email domain on one petition within the domain period "
+        "(domains on the allow list are exempt).",
+    )
+    domain_period = models.PositiveIntegerField("domain period (seconds)", default=300)
+    minimum_fill_seconds = models.PositiveSmallIntegerField(
+        default=2, help_text="A form sent back sooner than this after it was shown is treated as a bot."
+    )
+    trending_threshold = models.PositiveIntegerField(
+        default=100, help_text="The hourly report lists IPs and domains with at least this many signatures."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "rate limits"
+        verbose_name_plural = "rate limits"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="rate_limit_singleton"),
+            models.CheckConstraint(
+                condition=Q(sustained_rate__gte=F("burst_rate")) & Q(sustained_period__gte=F("burst_period")),
+                name="rate_limit_sustained_covers_burst",
+            ),
+        ]
+
+    def __str__(self):
+        return "Rate limits"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "RateLimit":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class SigningListKind(models.TextChoices):
+    IP = "ip", "IP address or range (CIDR)"
+    DOMAIN = "domain", "Email domain (globs: *.example.com, **.example.com)"
+    EMAIL = "email", "Email address"
+
+
+class SigningListAction(models.TextChoices):
+    ALLOW = "allow", "Allow (exempt from rate limits)"
+    BLOCK = "block", "Block (always fraudulent)"
+
+
+class SigningListEntry(models.Model):
+    """One entry of the allow or block lists that signing checks (edited by Sysadmins)."""
+
+    action = models.CharField(max_length=10, choices=SigningListAction.choices)
+    kind = models.CharField(max_length=10, choices=SigningListKind.choices)
+    value = models.CharField(max_length=254)
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["action", "kind", "value"]
+        verbose_name = "allow or block list entry"
+        verbose_name_plural = "allow and block lists"
+        constraints = [
+            models.UniqueConstraint(fields=["action", "kind", "value"], name="signing_list_entry_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.get_action_display().split(' ')[0]} {self.kind} {self.value}"
+
+
+class TrendingKind(models.TextChoices):
+    IP = "ip", "IP address"
+    DOMAIN = "domain", "Email domain"
+
+
+class TrendingItem(models.Model):
+    """The hourly report: an IP address or email domain that made many signatures on a petition in one hour."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="trending_items")
+    kind = models.CharField(max_length=10, choices=TrendingKind.choices)
+    value = models.CharField(max_length=253)
+    starts_at = models.DateTimeField(help_text="The start of the hour.")
+    signature_count = models.PositiveIntegerField()
+    fraudulent_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-starts_at", "-signature_count"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["petition", "kind", "value", "starts_at"], name="trending_item_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.value} on petition {self.petition_id}: {self.signature_count}"
+
+
+class InvalidationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ENQUEUED = "enqueued", "Enqueued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+#: Invalidations that may still be started or cancelled.
+INVALIDATION_ACTIVE_STATES = (
+    InvalidationState.PENDING,
+    InvalidationState.ENQUEUED,
+    InvalidationState.RUNNING,
+)
+
+
+class Invalidation(models.Model):
+    """A Sysadmin's request to invalidate every signature matching some criteria (at least one), in batches."""
+
+    summary = models.CharField(max_length=255)
+    details = models.TextField(max_length=10_000, blank=True)
+    petition = models.ForeignKey(Petition, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=255, blank=True, help_text="Case-insensitive; * matches anything.")
+    postcode = models.CharField(max_length=10, blank=True)
+    ip_address = models.CharField(
+        "IP address", max_length=50, blank=True, help_text="An address or a range (CIDR), e.g. 192.0.2.0/24."
+    )
+    email = models.CharField(max_length=254, blank=True, help_text="Canonical address; * matches anything.")
+    domain = models.CharField(
+        max_length=253, blank=True, help_text="For example example.com or *.example.com."
+    )
+    constituency = models.ForeignKey(
+        Constituency, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    country = models.ForeignKey(Country, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_after = models.DateTimeField(null=True, blank=True, help_text="Signed at or after this time.")
+    created_before = models.DateTimeField(null=True, blank=True, help_text="Signed before this time.")
+
+    state = models.CharField(
+        max_length=20, choices=InvalidationState.choices, default=InvalidationState.PENDING, db_index=True
+    )
+    matching_count = models.PositiveIntegerField(null=True, blank=True)
+    counted_at = models.DateTimeField(null=True, blank=True)
+    invalidated_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.summary

@@ -6,8 +6,9 @@ from django.utils import timezone
 from petitions.emails import email_render
 from petitions.models import Signature
 from petitions.services import signature_email_on_commit, signature_email_send
+from petitions.services.emails import MAX_EMAILS_PER_SIGNATURE
 
-from .factories import ValidatedSignatureFactory
+from .factories import PendingSignatureFactory, ValidatedSignatureFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +32,32 @@ def test_render_takes_the_subject_from_the_first_line(template):
     assert html is None
 
 
-def test_send_counts_the_email(template, mailoutbox):
+def test_send_sends_to_the_signature(template, mailoutbox):
     signature = ValidatedSignatureFactory()
     assert signature_email_send(signature_id=signature.pk, template=template, extra={})
     assert [m.to for m in mailoutbox] == [[signature.email]]
-    assert Signature.objects.get(pk=signature.pk).email_count == 1
+
+
+def test_the_cap_is_taken_when_an_email_is_queued_not_when_it_is_sent(
+    template, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A burst of duplicate attempts queued before the worker sends any still gets at most five emails."""
+    signature = PendingSignatureFactory(email_count=1)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        queued = [
+            signature_email_on_commit(signature_id=signature.pk, template=template, capped=True)
+            for _ in range(7)
+        ]
+    assert queued == [True] * 4 + [False] * 3
+    assert len(callbacks) == 4
+    assert Signature.objects.get(pk=signature.pk).email_count == MAX_EMAILS_PER_SIGNATURE
+
+
+def test_uncapped_emails_do_not_use_the_cap(template, mailoutbox, django_capture_on_commit_callbacks):
+    signature = ValidatedSignatureFactory(email_count=MAX_EMAILS_PER_SIGNATURE)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert signature_email_on_commit(signature_id=signature.pk, template=template)
+    assert len(mailoutbox) == 1
 
 
 def test_anonymised_signers_get_nothing(template, mailoutbox):

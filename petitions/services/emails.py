@@ -4,6 +4,9 @@ from django.db.models import F
 from ..emails import email_send
 from ..models import Signature, SiteSettings
 
+#: The anti-mail-bombing cap: no signature's address gets more confirmation or duplicate emails than this.
+MAX_EMAILS_PER_SIGNATURE = 5
+
 
 def signature_email_send(*, signature_id: int, template: str, extra: dict) -> bool:
     """Send `template` to the signature's address now. Anonymised or deleted signatures get nothing."""
@@ -12,12 +15,25 @@ def signature_email_send(*, signature_id: int, template: str, extra: dict) -> bo
         return False
     context = {"signature": signature, "petition": signature.petition, "site": SiteSettings.load(), **extra}
     email_send(to=signature.email, template=template, context=context)
-    Signature.objects.filter(pk=signature_id).update(email_count=F("email_count") + 1)
     return True
 
 
-def signature_email_on_commit(*, signature_id: int, template: str, extra: dict | None = None) -> None:
-    """Queue an email to a signature once the current transaction commits (nothing is sent if it rolls back)."""
+def signature_email_on_commit(
+    *, signature_id: int, template: str, extra: dict | None = None, capped: bool = False
+) -> bool:
+    """Queue an email to a signature once the current transaction commits (nothing is sent if it rolls back).
+
+    A `capped` email (a confirmation link or a "you have already signed") takes one of the signature's
+    `MAX_EMAILS_PER_SIGNATURE` now, in this transaction, so a burst of requests queued before any is sent
+    cannot exceed the cap. Returns False, queueing nothing, when the cap is used up.
+    """
     from ..tasks import signature_email
 
+    if capped:
+        reserved = Signature.objects.filter(pk=signature_id, email_count__lt=MAX_EMAILS_PER_SIGNATURE).update(
+            email_count=F("email_count") + 1
+        )
+        if not reserved:
+            return False
     transaction.on_commit(lambda: signature_email.delay(signature_id, template, extra or {}))
+    return True

@@ -8,7 +8,6 @@ from django.utils.text import slugify
 from ..canonical import email_canonicalise
 from ..models import Constituency, Country, Petition, Signature, SignatureState
 from .emails import signature_email_on_commit
-from .signing import MAX_EMAILS_PER_SIGNATURE
 
 #: One address may sign a petition this many times: its owner and one other person in the same household.
 MAX_SIGNATURES_PER_EMAIL = 2
@@ -47,12 +46,10 @@ def _lock_address(*, petition_id: int, canonical: str) -> None:
 
 def _email_duplicate(signature: Signature) -> None:
     """Tell the address's owner about a repeat attempt, within the per-signature email cap."""
-    if signature.email_count >= MAX_EMAILS_PER_SIGNATURE:
-        return
     if signature.state == SignatureState.PENDING:
-        signature_email_on_commit(signature_id=signature.pk, template="signature_confirm")
+        signature_email_on_commit(signature_id=signature.pk, template="signature_confirm", capped=True)
     elif signature.state == SignatureState.VALIDATED:
-        signature_email_on_commit(signature_id=signature.pk, template="signature_duplicate")
+        signature_email_on_commit(signature_id=signature.pk, template="signature_duplicate", capped=True)
 
 
 @transaction.atomic
@@ -99,6 +96,7 @@ def signature_create(
                 state=SignatureState.PENDING,
                 notify_by_email=notify_by_email,
                 ip_address=ip_address,
+                email_count=1,  # the first of MAX_EMAILS_PER_SIGNATURE, taken by the email queued below
             )
     except IntegrityError:
         duplicate = (

@@ -19,10 +19,7 @@ from ..models import (
 )
 from .counting import petition_recount
 from .creation import email_canonicalise
-from .emails import signature_email_on_commit
-
-#: The anti-mail-bombing cap: no signature's address gets more confirmation emails than this.
-MAX_EMAILS_PER_SIGNATURE = 5
+from .emails import MAX_EMAILS_PER_SIGNATURE, signature_email_on_commit
 
 
 class SignatureTokenInvalid(Exception):
@@ -127,12 +124,8 @@ def sponsor_sign(
     canonical = email_canonicalise(email)
     existing = Signature.objects.filter(petition=petition, canonical_email=canonical, name=name).first()
     if existing is not None:
-        if (
-            existing.sponsor
-            and existing.state == SignatureState.PENDING
-            and existing.email_count < MAX_EMAILS_PER_SIGNATURE
-        ):
-            signature_email_on_commit(signature_id=existing.pk, template="sponsor_confirm")
+        if existing.sponsor and existing.state == SignatureState.PENDING:
+            signature_email_on_commit(signature_id=existing.pk, template="sponsor_confirm", capped=True)
         return existing
     signature = Signature.objects.create(
         petition=petition,
@@ -146,6 +139,7 @@ def sponsor_sign(
         sponsor=True,
         notify_by_email=notify_by_email,
         ip_address=ip_address,
+        email_count=1,  # the first of MAX_EMAILS_PER_SIGNATURE, taken by the email queued below
     )
     signature_email_on_commit(signature_id=signature.pk, template="sponsor_confirm")
     return signature
