@@ -19,7 +19,7 @@ from ..models import (
 )
 from .counting import petition_recount
 from .creation import email_canonicalise
-from .emails import MAX_EMAILS_PER_SIGNATURE, signature_email_on_commit
+from .emails import signature_email_on_commit
 
 
 class SignatureTokenInvalid(Exception):
