@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test bench lint format migrate demo clean
+.PHONY: run test bench bench-signing lint format migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	@mkdir -p bench/results
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+# Needs PostgreSQL and Redis (BENCH_POSTGRES_URL, BENCH_REDIS_URL); options: BENCH_ARGS="--clients 16 ...".
+bench-signing: $(STAMP)
+	@mkdir -p bench/results
+	$(BIN)/python bench/bench_signing.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -552,9 +552,9 @@ class SignatureAdmin(AuditedAdminMixin, PetitionIdSearchMixin, admin.ModelAdmin)
     The list never shows email addresses (staff can still search by one, exactly).
     """
 
-    list_display = ("id", "name", petition_link, "state", "constituency", "created_at")
+    list_display = ("id", "name", petition_link, "state", "fraud_reason", "constituency", "created_at")
     list_display_links = ("id", "name")
-    list_filter = ("state", "creator", "sponsor", "notify_by_email")
+    list_filter = ("state", "fraud_reason", "creator", "sponsor", "notify_by_email")
     list_select_related = ("constituency",)
     search_fields = ("=email", "=canonical_email", "name", "=postcode")
     search_help_text = (
@@ -732,3 +732,7 @@ class DissolutionNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class EmailDomainRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("domain", "strip_dots", "strip_plus_tags", "alias_of")
     search_fields = ("domain", "alias_of")
+
+
+from . import admin_fraud  # noqa: E402, F401, I001 - registers the rate limit, list and trending admins
+from . import admin_invalidations  # noqa: E402, F401 - registers the Invalidation admin

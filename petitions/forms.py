@@ -1,14 +1,17 @@
 """Public forms render GOV.UK Frontend markup; inherit from these rather than from Django's classes."""
 
 import re
+import time
 
 from django import forms
+from django.core import signing
 from django.db.models import Q
 from django.utils import timezone
 
 from . import postcodes
 from .forms_renderer import GovukFormRenderer
 from .models import Constituency, Country, Nation
+from .services.fraud import FormSignals
 
 GOVUK_RENDERER = GovukFormRenderer()
 
@@ -280,8 +283,48 @@ class ConstituencyForm(GovukForm):
         self.fields["constituency"].queryset = northern_ireland_constituencies()
 
 
+#: Salt of the signed timestamp on the signing form (when it was shown).
+FORM_SHOWN_SALT = "petitions.forms.SignatureForm.shown_at"
+
+
+class HoneypotInput(forms.TextInput):
+    """A text box nobody sees or can reach (hidden from screen readers too): only bots fill it in."""
+
+    template_name = "signatures/honeypot_widget.html"
+
+    @property
+    def is_hidden(self):
+        # Rendered with the hidden fields, after the visible ones, in its own hidden wrapper.
+        return True
+
+
+def form_shown_stamp(now: float | None = None) -> str:
+    """A signed timestamp of when the form was shown (`now` in seconds since the epoch)."""
+    signer = signing.TimestampSigner(salt=FORM_SHOWN_SALT)
+    if now is None:
+        return signer.sign("shown")
+    # TimestampSigner.sign takes no time: build the same token for a given one (tests use this).
+    value = f"shown{signer.sep}{signing.b62_encode(int(now))}"
+    return f"{value}{signer.sep}{signer.signature(value)}"
+
+
+def form_fill_seconds(stamp: str, *, now: float | None = None) -> float | None:
+    """Seconds since `stamp` was made, or None when it is missing or was tampered with."""
+    signer = signing.TimestampSigner(salt=FORM_SHOWN_SALT)
+    try:
+        signer.unsign(stamp)
+        shown = signing.b62_decode(stamp.rsplit(signer.sep, 2)[1])
+    except (signing.BadSignature, ValueError, IndexError):
+        return None
+    return (time.time() if now is None else now) - shown
+
+
 class SignatureForm(SignerDetailsForm):
-    """The form a sponsor (and, from issue 4, a signer) fills in: the declaration, their details and the opt-in."""
+    """The form sponsors and signers fill in: the declaration, their details and the opt-in.
+
+    Two more fields feed the fraud checks, never shown as errors: `website`, a honeypot, and `shown_at`, a
+    signed timestamp of when the form was shown (the time it took to fill in).
+    """
 
     uk_citizenship = forms.BooleanField(
         label="I am a British citizen or UK resident",
@@ -290,6 +333,12 @@ class SignatureForm(SignerDetailsForm):
     notify_by_email = forms.BooleanField(
         label="Email me whenever there's an update about this petition", required=False
     )
+    website = forms.CharField(
+        label="Website",
+        required=False,
+        widget=HoneypotInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
+    shown_at = forms.CharField(required=False, widget=forms.HiddenInput)
     field_order = [
         "uk_citizenship",
         "name",
@@ -301,8 +350,21 @@ class SignatureForm(SignerDetailsForm):
         "notify_by_email",
     ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A form shown again with errors keeps the time it was first shown (the posted value).
+        self.fields["shown_at"].initial = form_shown_stamp()
+
+    def fraud_signals(self):
+        """The honeypot and time-to-fill signals (after `is_valid()`)."""
+        return FormSignals(
+            honeypot=bool(self.cleaned_data.get("website", "").strip()),
+            fill_seconds=form_fill_seconds(self.cleaned_data.get("shown_at") or ""),
+        )
+
     def signer_details(self) -> dict:
-        """The cleaned answers as the signing services take them (after `is_valid()`)."""
+        """The cleaned answers as the signing services take them (after `is_valid()`), with the form's fraud
+        signals."""
         data = self.cleaned_data
         fields = ("name", "email", "country", "postcode", "constituency", "notify_by_email")
-        return {field: data[field] for field in fields}
+        return {**{field: data[field] for field in fields}, "signals": self.fraud_signals()}

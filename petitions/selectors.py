@@ -237,3 +237,114 @@ def signature_confirm_refusal_reason(*, petition: Petition, now: datetime | None
         if petition.closed_at is None or petition.closed_at + CONFIRMATION_GRACE < now:
             return "closed"
     return None
+
+
+# --- Invalidations --------------------------------------------------------------------------------
+
+import ipaddress  # noqa: E402
+from functools import lru_cache  # noqa: E402
+
+from django.db.models import Lookup  # noqa: E402
+from django.db.models.functions import Replace, Upper  # noqa: E402
+
+from .models import INVALIDATABLE_SIGNATURE_STATES, InvalidationState  # noqa: E402
+
+
+@lru_cache(maxsize=64)
+def _ip_network(network: str):
+    return ipaddress.ip_network(network, strict=False)
+
+
+def _ip_within(address, network) -> int:
+    """SQLite's stand-in for PostgreSQL's `inet <<= inet` (the column is text there)."""
+    if not address or not network:
+        return 0
+    try:
+        return int(ipaddress.ip_address(address) in _ip_network(network))
+    except ValueError:
+        return 0
+
+
+class IPWithin(Lookup):
+    """`IPWithin(F("ip_address"), "192.0.2.0/24")`: the address is in the range (CIDR), or equal to it.
+
+    On PostgreSQL the column is `inet` and `<<=` does it in SQL (and can use a btree index on the column). On
+    SQLite the column is text, so a Python function registered on the connection compares row by row: fine
+    for development, slower on big tables.
+    """
+
+    lookup_name = "ip_within"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} <<= ({rhs})::inet", [*lhs_params, *rhs_params]
+
+    def as_sqlite(self, compiler, connection):
+        connection.ensure_connection()
+        connection.connection.create_function("petitions_ip_within", 2, _ip_within, deterministic=True)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"petitions_ip_within({lhs}, {rhs})", [*lhs_params, *rhs_params]
+
+
+def _wildcard_regex(pattern: str) -> str:
+    """`*` matches any run of characters; everything else literally; anchored at both ends."""
+    return "^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$"
+
+
+def _text_match(field: str, value: str) -> Q:
+    if "*" in value:
+        return Q(**{f"{field}__iregex": _wildcard_regex(value)})
+    return Q(**{f"{field}__iexact": value})
+
+
+def invalidation_signatures(*, invalidation) -> QuerySet:
+    """The signatures an invalidation matches: pending or validated ones meeting every criterion it has.
+
+    Criteria are as stored by `invalidation_criteria_clean` (already normalised). An invalidation without any
+    criterion matches nothing, never everything.
+    """
+    inv = invalidation
+    conditions = []
+    if inv.petition_id is not None:
+        conditions.append(Q(petition_id=inv.petition_id))
+    if inv.name:
+        conditions.append(_text_match("name", inv.name))
+    if inv.email:
+        conditions.append(_text_match("canonical_email", inv.email))
+    if inv.domain:
+        conditions.append(_text_match("email_domain", inv.domain))
+    if inv.ip_address:
+        if "/" in inv.ip_address:
+            conditions.append(Q(IPWithin(F("ip_address"), inv.ip_address)))
+        else:
+            conditions.append(Q(ip_address=inv.ip_address))
+    if inv.constituency_id is not None:
+        conditions.append(Q(constituency_id=inv.constituency_id))
+    if inv.country_id is not None:
+        conditions.append(Q(country_id=inv.country_id))
+    if inv.created_after is not None:
+        conditions.append(Q(created_at__gte=inv.created_after))
+    if inv.created_before is not None:
+        conditions.append(Q(created_at__lt=inv.created_before))
+    signatures = Signature.objects.filter(state__in=INVALIDATABLE_SIGNATURE_STATES)
+    if inv.postcode:
+        compact = inv.postcode.replace(" ", "").upper()
+        signatures = signatures.alias(
+            postcode_compact=Replace(Upper("postcode"), Value(" "), Value(""))
+        ).filter(postcode_compact=compact)
+    elif not conditions:
+        return Signature.objects.none()
+    return signatures.filter(*conditions)
+
+
+def invalidation_percent_completed(*, invalidation) -> int:
+    """How far a started invalidation has got, 0–100, against the count taken when it started."""
+    if invalidation.state == InvalidationState.COMPLETED:
+        return 100
+    if not invalidation.matching_count:
+        return 0
+    # Signatures made after the start may match too, so the count can be overtaken before completion.
+    return min(99, invalidation.invalidated_count * 100 // invalidation.matching_count)

@@ -96,3 +96,32 @@ def dissolution_notification_send(notification_id: int) -> bool:
 def anonymise_petitions() -> int:
     """Nightly: signers of petitions closed, rejected or stopped over six months ago lose their personal data."""
     return services.petitions_anonymise(now=timezone.now())
+
+
+#: How long one invalidation task runs batches before re-queueing itself, so one long invalidation never holds a
+#: worker and a cancel takes effect between batches.
+INVALIDATION_TIME_BUDGET = 20.0
+INVALIDATION_BATCH_SIZE = 1000
+
+
+@shared_task(ignore_result=True)
+def invalidate_signatures(invalidation_id: int) -> str | None:
+    """Run a started invalidation's batches until it is completed or cancelled, or the time budget is used up
+    (then queue itself again). Safe to run twice: batches hold the invalidation's row lock."""
+    started = time.monotonic()
+    while True:
+        result = services.invalidation_run_batch(
+            invalidation_id=invalidation_id, batch_size=INVALIDATION_BATCH_SIZE
+        )
+        if result["done"]:
+            return result["state"]
+        if time.monotonic() - started >= INVALIDATION_TIME_BUDGET:
+            invalidate_signatures.delay(invalidation_id)
+            return result["state"]
+
+
+@shared_task
+def trending_report() -> int:
+    """Hourly, a few minutes past: record the IP addresses and email domains that signed one petition most in
+    the last full hour (admin: Trending items). Running it again for the same hour changes nothing."""
+    return services.trending_items_record()

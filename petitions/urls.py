@@ -24,4 +24,8 @@ urlpatterns = [
         "petitions/<int:petition_id>/signatures/thank-you", views.signature_thank_you, name="sign_thank_you"
     ),
     path("signatures/<int:signature_id>/confirm", views.signature_confirm, name="signature_confirm"),
+    path(
+        "signatures/<int:signature_id>/unsubscribe", views.signature_unsubscribe, name="signature_unsubscribe"
+    ),
+    path("signatures/<int:signature_id>/withdraw", views.signature_withdraw, name="signature_withdraw"),
 ]

@@ -6,6 +6,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from . import selectors, services
@@ -560,7 +561,9 @@ def sponsor_new(request, petition_id: int):
     if request.method == "POST":
         form = SignatureForm(request.POST)
         if form.is_valid():
-            services.sponsor_sign(petition=petition, **form.signer_details(), ip_address=_client_ip(request))
+            services.signature_create(
+                petition=petition, **form.signer_details(), ip_address=_client_ip(request), sponsor=True
+            )
             return redirect(
                 f"{reverse('petitions:sponsor_thank_you', args=[petition.pk])}?token={petition.sponsor_token}"
             )
@@ -600,7 +603,13 @@ def signature_confirm(request, signature_id: int):
     reason = selectors.signature_confirm_refusal_reason(petition=petition)
     if reason is not None:
         return _confirmation_refused(request, petition, reason)
-    if signature.state == SignatureState.PENDING:
+    if signature.withdrawn_at is not None:
+        # Confirming a withdrawn signature changes nothing; say so rather than "We've added your signature".
+        return render(request, "signatures/withdrawn.html", {"signature": signature, "petition": petition})
+    # A fraudulent signature shows the button until its owner has pressed it, then "confirmed": like any other.
+    if signature.state == SignatureState.PENDING or (
+        signature.state == SignatureState.FRAUDULENT and signature.validated_at is None
+    ):
         return render(
             request, "signatures/confirm.html", {"signature": signature, "petition": petition, "token": token}
         )
@@ -668,3 +677,90 @@ def signature_thank_you(request, petition_id: int):
     if petition is None:
         raise Http404("No such petition")
     return render(request, "signatures/thank_you.html", {"petition": petition})
+
+
+# --- Signer self-service: unsubscribing and withdrawing ------------------------------------------------------
+# Both links carry a token and nothing else (never an address). GET only shows a page with one button, so mail
+# scanners that fetch links change nothing; the POST acts, idempotently.
+
+#: Status codes for a withdrawal the service refuses.
+WITHDRAW_REFUSAL_STATUS = {"creator": 403, "in_moderation": 409, "closed": 410}
+
+
+def _signature_from_link(request, signature_id: int, token_field: str) -> tuple[Signature, str]:
+    """The signature an email link names and its token (from the query string, or a form's hidden field).
+    An unknown id and a wrong token both give the same 404."""
+    token = request.GET.get("token") or request.POST.get("token")
+    signature = Signature.objects.select_related("petition").filter(pk=signature_id).first()
+    if signature is None or not services.signing.tokens_match(getattr(signature, token_field), token):
+        raise Http404("No such signature")
+    return signature, token
+
+
+def _unsubscribe_creator_refused(request, petition):
+    return render(request, "signatures/unsubscribe_creator.html", {"petition": petition}, status=403)
+
+
+# No CSRF check: the 256-bit token in the URL alone authorises unsubscribing, no cookie or session is involved,
+# so a forged cross-site POST would need the token, which only the signer's mailbox has. And RFC 8058 one-click
+# POSTs (body "List-Unsubscribe=One-Click") come from mail providers, with no cookie or CSRF token at all.
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
+def signature_unsubscribe(request, signature_id: int):
+    """GET shows one "Unsubscribe" button. Its POST, or a mail client's one-click POST to the URL in the
+    List-Unsubscribe header, unsubscribes the signature from emails about its petition."""
+    signature, token = _signature_from_link(request, signature_id, "unsubscribe_token")
+    petition = signature.petition
+    if request.method == "POST":
+        try:
+            services.signature_unsubscribe(signature=signature, token=token)
+        except services.SignatureTokenInvalid as error:
+            raise Http404("No such signature") from error
+        except services.SignatureUnsubscribeRefused:
+            return _unsubscribe_creator_refused(request, petition)
+        return render(request, "signatures/unsubscribed.html", {"signature": signature, "petition": petition})
+    if signature.creator:
+        return _unsubscribe_creator_refused(request, petition)
+    if signature.unsubscribed_at is not None:
+        return render(request, "signatures/unsubscribed.html", {"signature": signature, "petition": petition})
+    return render(
+        request,
+        "signatures/unsubscribe.html",
+        {"signature": signature, "petition": petition, "token": signature.unsubscribe_token},
+    )
+
+
+def _withdraw_refused(request, signature, petition, reason: str):
+    return render(
+        request,
+        "signatures/withdraw_refused.html",
+        {"signature": signature, "petition": petition, "reason": reason},
+        status=WITHDRAW_REFUSAL_STATUS[reason],
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def signature_withdraw(request, signature_id: int):
+    """GET shows one "Remove my signature" button; its POST withdraws the signature. The link is in the
+    confirmation email, so the token is the confirmation token. The pages are the same whatever the
+    signature's state, so a silently banned signer learns nothing."""
+    signature, token = _signature_from_link(request, signature_id, "confirm_token")
+    petition = signature.petition
+    if request.method == "POST":
+        try:
+            services.signature_withdraw(signature=signature, token=token)
+        except services.SignatureTokenInvalid as error:
+            raise Http404("No such signature") from error
+        except services.SignatureWithdrawRefused as error:
+            return _withdraw_refused(request, signature, petition, error.reason)
+        return render(request, "signatures/withdrawn.html", {"signature": signature, "petition": petition})
+    if signature.withdrawn_at is not None:
+        return render(request, "signatures/withdrawn.html", {"signature": signature, "petition": petition})
+    reason = services.signature_withdraw_refusal_reason(signature=signature, petition=petition)
+    if reason is not None:
+        return _withdraw_refused(request, signature, petition, reason)
+    return render(
+        request,
+        "signatures/withdraw.html",
+        {"signature": signature, "petition": petition, "token": signature.confirm_token},
+    )

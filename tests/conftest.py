@@ -1,5 +1,8 @@
 import pytest
 
+# Every test also checks that nothing it logged carries personal data.
+pytest_plugins = ["tests.privacy_plugin"]
+
 #: Queries every public page makes for the site notices (staff banner, dissolution): petitions.context_processors.
 SITE_NOTICES = 2
 
@@ -11,6 +14,23 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         reference_data_load()
+
+
+@pytest.fixture(autouse=True)
+def signing_at_human_speed(request):
+    """Test clients post the signing forms at once and without the form's signed timestamp: switch the
+    time-to-fill check off (tests/test_fraud.py switches it back on). Also forget the cached signing rules,
+    so each test sees the rate limits and lists it sets up."""
+    from petitions.services import signing_rules_clear
+
+    signing_rules_clear()
+    if request.node.get_closest_marker("django_db") or "_django_db_helper" in request.fixturenames:
+        request.getfixturevalue("_django_db_helper")
+        from petitions.models import RateLimit
+
+        RateLimit.objects.update_or_create(pk=1, defaults={"minimum_fill_seconds": 0})
+    yield
+    signing_rules_clear()
 
 
 def _is_transactional(item) -> bool:

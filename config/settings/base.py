@@ -152,6 +152,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "petitions.tasks.anonymise_petitions",
         "schedule": crontab(hour=3, minute=0),
     },
+    # Five minutes past each hour, for the hour before: trending IP addresses and email domains per petition.
+    "petitions-trending-report": {
+        "task": "petitions.tasks.trending_report",
+        "schedule": crontab(minute=5),
+    },
 }
 
 # --- Email. EMAIL_URL is e.g. smtp://user:pass@host:587 or smtp+tls://…; consolemail:// prints to stdout.

@@ -7,6 +7,17 @@ from .audit import audit_log_record
 from .counting import petition_counts_repair, petition_recount, signatures_tally
 from .creation import email_canonicalise, petition_create
 from .emails import signature_email_on_commit, signature_email_send
+from .fraud import FormSignals, signing_rules, signing_rules_clear, trending_items_record
+from .invalidations import (
+    INVALIDATION_CRITERIA,
+    InvalidationStateError,
+    invalidation_cancel,
+    invalidation_count,
+    invalidation_create,
+    invalidation_criteria_clean,
+    invalidation_run_batch,
+    invalidation_start,
+)
 from .lifecycle import (
     dissolution_notification_deliver,
     dissolution_notifications_enqueue,
@@ -37,6 +48,13 @@ from .moderation import (
     petition_unlock,
 )
 from .reference import reference_data_load
+from .self_service import (
+    SignatureUnsubscribeRefused,
+    SignatureWithdrawRefused,
+    signature_unsubscribe,
+    signature_withdraw,
+    signature_withdraw_refusal_reason,
+)
 from .signatures import signature_create
 from .signing import (
     SignatureNotConfirmable,
@@ -48,9 +66,12 @@ from .signing import (
 from .thresholds import petitions_thresholds_check
 
 __all__ = [
+    "FormSignals",
     "NotAllowed",
     "SignatureNotConfirmable",
     "SignatureTokenInvalid",
+    "SignatureUnsubscribeRefused",
+    "SignatureWithdrawRefused",
     "TransitionError",
     "audit_log_record",
     "dissolution_notification_deliver",
@@ -87,6 +108,20 @@ __all__ = [
     "signature_create",
     "signature_email_on_commit",
     "signature_email_send",
+    "signature_unsubscribe",
+    "signature_withdraw",
+    "signature_withdraw_refusal_reason",
     "signatures_tally",
+    "signing_rules",
+    "signing_rules_clear",
     "sponsor_sign",
+    "trending_items_record",
+    "INVALIDATION_CRITERIA",
+    "InvalidationStateError",
+    "invalidation_cancel",
+    "invalidation_count",
+    "invalidation_create",
+    "invalidation_criteria_clean",
+    "invalidation_run_batch",
+    "invalidation_start",
 ]

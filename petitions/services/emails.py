@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -7,14 +8,39 @@ from ..models import Signature, SiteSettings
 #: The anti-mail-bombing cap: no signature's address gets more confirmation or duplicate emails than this.
 MAX_EMAILS_PER_SIGNATURE = 5
 
+#: Sent even after the signer unsubscribed: the link that confirms a signature is the only way to confirm it.
+UNSUBSCRIBE_EXEMPT_TEMPLATES = frozenset({"signature_confirm", "sponsor_confirm"})
+
+
+def signature_unsubscribe_path(signature: Signature) -> str:
+    """The unsubscribe link's path (`views.signature_unsubscribe`); the same URL takes one-click POSTs."""
+    return f"/signatures/{signature.pk}/unsubscribe?token={signature.unsubscribe_token}"
+
+
+def signature_email_headers(signature: Signature) -> dict:
+    """RFC 2369 and RFC 8058 one-click unsubscribe headers for an email to a signer, or none for the creator
+    (who cannot unsubscribe from emails about their own petition). The URL carries the token, never the
+    address."""
+    if signature.creator:
+        return {}
+    return {
+        "List-Unsubscribe": f"<{settings.SITE_URL}{signature_unsubscribe_path(signature)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
 
 def signature_email_send(*, signature_id: int, template: str, extra: dict) -> bool:
-    """Send `template` to the signature's address now. Anonymised or deleted signatures get nothing."""
+    """Send `template` to the signature's address now. Anonymised or deleted signatures get nothing, and a
+    signer who unsubscribed gets nothing but confirmation links."""
     signature = Signature.objects.select_related("petition", "constituency").filter(pk=signature_id).first()
     if signature is None or signature.anonymized_at is not None:
         return False
+    if signature.unsubscribed_at is not None and template not in UNSUBSCRIBE_EXEMPT_TEMPLATES:
+        return False
     context = {"signature": signature, "petition": signature.petition, "site": SiteSettings.load(), **extra}
-    email_send(to=signature.email, template=template, context=context)
+    email_send(
+        to=signature.email, template=template, context=context, headers=signature_email_headers(signature)
+    )
     return True
 
 

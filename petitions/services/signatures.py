@@ -1,5 +1,7 @@
-"""Signing an open petition: a pending signature and its confirmation email, with the duplicate rules."""
+"""Signing a petition (signers on an open one, sponsors on one gathering support): a pending signature and its
+confirmation email, with the duplicate rules and the fraud checks (`fraud.py`)."""
 
+import ipaddress
 import zlib
 
 from django.db import IntegrityError, connection, transaction
@@ -8,6 +10,7 @@ from django.utils.text import slugify
 from ..canonical import email_canonicalise
 from ..models import Constituency, Country, Petition, Signature, SignatureState
 from .emails import signature_email_on_commit
+from .fraud import FormSignals, signing_check, signing_rate_reason, signing_rules
 
 #: One address may sign a petition this many times: its owner and one other person in the same household.
 MAX_SIGNATURES_PER_EMAIL = 2
@@ -36,18 +39,36 @@ def _duplicate_of(existing: list[Signature], *, name: str, postcode: str) -> Sig
     return None
 
 
-def _lock_address(*, petition_id: int, canonical: str) -> None:
-    """Serialise signings by one address on one petition, including the first, when there is no row to lock."""
-    if connection.vendor == "postgresql":
-        key = zlib.crc32(canonical.encode()) - 2**31
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [petition_id % 2**31, key])
+def _lock_address(*, petition_id: int, canonical: str, ip_address: str | None = None) -> None:
+    """Serialise signings by one address on one petition, including the first, when there is no row to lock;
+    with `ip_address`, also signings from that IP on the petition, so its rate limit counts every earlier one.
+
+    Always the email lock first, then the IP lock, in one statement: one order everywhere, so no deadlock.
+    """
+    if connection.vendor != "postgresql":
+        return
+    petition_key = petition_id % 2**31
+    email_key = zlib.crc32(canonical.encode()) - 2**31
+    with connection.cursor() as cursor:
+        if ip_address is None:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [petition_key, email_key])
+        else:
+            # The one-key form is a lock space of its own, apart from the two-key locks on addresses.
+            ip_key = (petition_key << 32) | zlib.crc32(ipaddress.ip_address(ip_address).packed)
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s), pg_advisory_xact_lock(%s)",
+                [petition_key, email_key, ip_key],
+            )
 
 
 def _email_duplicate(signature: Signature) -> None:
-    """Tell the address's owner about a repeat attempt, within the per-signature email cap."""
-    if signature.state == SignatureState.PENDING:
-        signature_email_on_commit(signature_id=signature.pk, template="signature_confirm", capped=True)
+    """Tell the address's owner about a repeat attempt, within the per-signature email cap.
+
+    A fraudulent signature is treated like a pending one, so its owner cannot tell it apart.
+    """
+    if signature.state in (SignatureState.PENDING, SignatureState.FRAUDULENT):
+        template = "sponsor_confirm" if signature.sponsor else "signature_confirm"
+        signature_email_on_commit(signature_id=signature.pk, template=template, capped=True)
     elif signature.state == SignatureState.VALIDATED:
         signature_email_on_commit(signature_id=signature.pk, template="signature_duplicate", capped=True)
 
@@ -63,16 +84,25 @@ def signature_create(
     constituency: Constituency | None,
     notify_by_email: bool,
     ip_address: str | None,
+    sponsor: bool = False,
+    signals: FormSignals | None = None,
 ) -> Signature | None:
-    """Sign an open petition: a pending signature (counted only once confirmed) and, after commit, the email
-    with the link that confirms it.
+    """Sign a petition: a pending signature (counted only once confirmed) and, after commit, the email with
+    the link that confirms it. A `sponsor` supports a petition that is gathering support; `signals` come from
+    the public form (None: no honeypot or timer checks).
 
     A duplicate (see `_duplicate_of`) adds nothing: the existing signature's owner is sent the confirmation
-    again if it is still pending, or told they have already signed. Returns the new signature, or None for a
-    duplicate; callers must show the same page either way, so nobody can learn who has signed.
+    again if it is still pending, or told they have already signed. A signing that breaks a fraud rule
+    (`fraud.py`) is kept as a fraudulent row, never confirmable or counted, and otherwise handled exactly like
+    a good one. Returns the new signature, or None for a duplicate; callers must show the same page either
+    way, so nobody can learn who has signed, or who was caught.
     """
+    rules = signing_rules()
     canonical = email_canonicalise(email)
-    _lock_address(petition_id=petition.pk, canonical=canonical)
+    check = signing_check(rules=rules, ip_address=ip_address, canonical_email=canonical, signals=signals)
+    _lock_address(
+        petition_id=petition.pk, canonical=canonical, ip_address=ip_address if check.ip_limited else None
+    )
     existing = list(
         Signature.objects.select_for_update()
         .filter(petition=petition, canonical_email=canonical)
@@ -82,6 +112,13 @@ def signature_create(
     if duplicate is not None:
         _email_duplicate(duplicate)
         return None
+    reason = signing_rate_reason(
+        check=check,
+        limits=rules.limits,
+        petition_id=petition.pk,
+        ip_address=ip_address,
+        email_domain=canonical.rpartition("@")[2],
+    )
     try:
         # A savepoint, so that losing a race to the unique index leaves this transaction usable.
         with transaction.atomic():
@@ -93,7 +130,9 @@ def signature_create(
                 country=country,
                 postcode=postcode,
                 constituency=constituency,
-                state=SignatureState.PENDING,
+                state=SignatureState.FRAUDULENT if reason else SignatureState.PENDING,
+                fraud_reason=reason,
+                sponsor=sponsor,
                 notify_by_email=notify_by_email,
                 ip_address=ip_address,
                 email_count=1,  # the first of MAX_EMAILS_PER_SIGNATURE, taken by the email queued below
@@ -107,5 +146,6 @@ def signature_create(
         if duplicate is not None:
             _email_duplicate(duplicate)
         return None
-    signature_email_on_commit(signature_id=signature.pk, template="signature_confirm")
+    template = "sponsor_confirm" if sponsor else "signature_confirm"
+    signature_email_on_commit(signature_id=signature.pk, template=template)
     return signature

@@ -18,8 +18,9 @@ from ..models import (
     SiteSettings,
 )
 from .counting import petition_recount
-from .creation import email_canonicalise
 from .emails import signature_email_on_commit
+from .fraud import FormSignals
+from .signatures import signature_create
 
 
 class SignatureTokenInvalid(Exception):
@@ -100,7 +101,6 @@ def petition_creator_validate(*, petition: Petition) -> bool:
     return False
 
 
-@transaction.atomic
 def sponsor_sign(
     *,
     petition: Petition,
@@ -111,38 +111,22 @@ def sponsor_sign(
     constituency: Constituency | None,
     notify_by_email: bool,
     ip_address: str | None,
-) -> Signature:
-    """A supporter signs a petition that is gathering support: a pending sponsor signature, and an email
-    with the link that confirms it.
-
-    Someone who already signed with the same name and address gets their pending signature's link again
-    (at most `MAX_EMAILS_PER_SIGNATURE` emails) and no new row, so the page they see never reveals whether
-    an address has signed.
-    """
-    # The petition lock serialises supporters, so two identical submissions cannot race to the unique index.
-    Petition.objects.select_for_update().filter(pk=petition.pk).exists()
-    canonical = email_canonicalise(email)
-    existing = Signature.objects.filter(petition=petition, canonical_email=canonical, name=name).first()
-    if existing is not None:
-        if existing.sponsor and existing.state == SignatureState.PENDING:
-            signature_email_on_commit(signature_id=existing.pk, template="sponsor_confirm", capped=True)
-        return existing
-    signature = Signature.objects.create(
+    signals: FormSignals | None = None,
+) -> Signature | None:
+    """A supporter signs a petition that is gathering support: `signature_create(..., sponsor=True)`, with the
+    same duplicate rules and fraud checks as any signer."""
+    return signature_create(
         petition=petition,
         name=name,
         email=email,
-        canonical_email=canonical,
         country=country,
         postcode=postcode,
         constituency=constituency,
-        state=SignatureState.PENDING,
-        sponsor=True,
         notify_by_email=notify_by_email,
         ip_address=ip_address,
-        email_count=1,  # the first of MAX_EMAILS_PER_SIGNATURE, taken by the email queued below
+        sponsor=True,
+        signals=signals,
     )
-    signature_email_on_commit(signature_id=signature.pk, template="sponsor_confirm")
-    return signature
 
 
 @transaction.atomic
@@ -173,6 +157,13 @@ def signature_confirm(*, signature: Signature, token: str | None, ip_address: st
     reason = signature_confirm_refusal_reason(petition=petition, now=now)
     if reason is not None:
         raise SignatureNotConfirmable(reason)
+    if signature.state == SignatureState.FRAUDULENT and signature.validated_at is None:
+        # The shadow ban: remember the press, so its pages look confirmed, but the state never changes, so it is
+        # never counted.
+        Signature.objects.filter(pk=signature.pk).update(
+            validated_at=now, validated_ip=ip_address, updated_at=now
+        )
+        return signature
     if signature.state != SignatureState.PENDING:
         return signature
 

@@ -148,6 +148,21 @@ def reference_data(transactional_db):
     reference_data_load()
 
 
+@pytest.fixture(autouse=True)
+def browser_address_allowed(reference_data):
+    """Everyone in a journey signs from this one browser on the loopback address: allow-list it, or the rate
+    limits would rightly take the fifth supporter within a minute for a bot. (tests/conftest.py already
+    switches the time-to-fill check off: Playwright fills a form in well under a second.)"""
+    from petitions.models import SigningListEntry
+    from petitions.services import signing_rules_clear
+
+    for address in ("127.0.0.1", "::1"):
+        SigningListEntry.objects.get_or_create(
+            action="allow", kind="ip", value=address, defaults={"note": "Browser tests"}
+        )
+    signing_rules_clear()
+
+
 @pytest.fixture
 def site_url(live_server, settings):
     settings.SITE_URL = live_server.url

@@ -1,0 +1,137 @@
+"""A signer's email, postcode and IP address never appear on a public page, in JSON or CSV, or in a URL.
+
+Grace signs through the real forms from a distinctive address; then every public URL the site has is fetched
+(each route in the URLconf, outside /admin/) and none of her personal data may appear in the response. (Log
+lines are checked for every test by tests/privacy_plugin.py.)
+"""
+
+import re
+
+import pytest
+from django.core import mail
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from petitions.models import Signature, SignatureState
+from petitions.services import signatures_tally
+
+from .factories import OpenPetitionFactory
+
+pytestmark = pytest.mark.django_db
+
+IP = "203.0.113.77"
+EMAIL = "Grace.Private+petition@example.org"
+POSTCODE = "SW1A 1AA"
+SECRETS = [EMAIL, EMAIL.lower(), "grace.private", "example.org", POSTCODE, "SW1A1AA", "sw1a 1aa", IP]
+SIGNER = {
+    "uk_citizenship": "on",
+    "name": "Grace Private",
+    "email": EMAIL,
+    "email_confirmation": EMAIL,
+    "country": "GB",
+    "postcode": "sw1a1aa",
+    "notify_by_email": "on",
+}
+
+
+def public_routes(resolver=None, prefix=""):
+    """(route, name) for every URL pattern outside the admin."""
+    resolver = resolver or get_resolver()
+    for pattern in resolver.url_patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            if route.startswith("admin/"):
+                continue
+            yield from public_routes(pattern, route)
+        elif isinstance(pattern, URLPattern):
+            yield route, pattern.name
+
+
+def fill(route: str, values: dict) -> str | None:
+    """The route with its parameters filled in, or None if it takes one we have no value for."""
+    missing = []
+
+    def value(match):
+        name = match.group(1).split(":")[-1]
+        if name not in values:
+            missing.append(name)
+            return ""
+        return str(values[name])
+
+    path = re.sub(r"<([^>]+)>", value, route)
+    return None if missing else "/" + path
+
+
+def assert_private(text: str, where: str):
+    for secret in SECRETS:
+        assert secret.lower() not in text.lower(), f"{secret!r} appears in {where}"
+
+
+@pytest.fixture
+def signed(client, django_capture_on_commit_callbacks):
+    petition = OpenPetitionFactory(
+        action="Keep the night sky dark", background="Light pollution hides stars."
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/petitions/{petition.pk}/signatures/new", SIGNER, REMOTE_ADDR=IP, HTTP_X_FORWARDED_FOR=IP
+        )
+    assert response.status_code == 302
+    signature = Signature.objects.get(petition=petition)
+    assert (signature.ip_address, signature.postcode) == (IP, POSTCODE)
+    link = re.search(r"http://testserver(/signatures/\d+/confirm\?token=[\w-]+)", mail.outbox[0].body).group(
+        1
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(link, {"token": link.split("token=")[1]}, REMOTE_ADDR=IP)
+    signature.refresh_from_db()
+    assert signature.state == SignatureState.VALIDATED
+    signatures_tally()
+    # A second attempt from the same address: the "already signed" email, and the same pages.
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/petitions/{petition.pk}/signatures/new", SIGNER, REMOTE_ADDR=IP)
+    return petition, signature
+
+
+def test_no_public_page_shows_a_signers_email_postcode_or_ip(client, signed):
+    petition, signature = signed
+    values = {"petition_id": petition.pk, "signature_id": signature.pk, "stage": "action"}
+    fetched = []
+    for route, name in public_routes():
+        path = fill(route, values)
+        if path is None:
+            continue
+        for query in ("", f"?token={signature.confirm_token}", f"?token={signature.unsubscribe_token}"):
+            response = client.get(path + query)
+            assert response.status_code < 500, path
+            body = response.content.decode(errors="replace")
+            assert_private(body, f"{path} ({name})")
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
+            assert_private(str(headers), f"the headers of {path}")
+            fetched.append(path)
+    # The crawl really covered the petition's pages, its JSON and the signer's own pages.
+    for expected in (
+        f"/petitions/{petition.pk}",
+        f"/petitions/{petition.pk}/count.json",
+        f"/petitions/{petition.pk}/map",
+        f"/signatures/{signature.pk}/confirm",
+        f"/signatures/{signature.pk}/unsubscribe",
+        f"/signatures/{signature.pk}/withdraw",
+    ):
+        assert expected in fetched
+
+
+def test_json_and_csv_routes_are_all_covered_by_the_crawl():
+    """Any JSON or CSV route the site adds is fetched by the crawl above, as long as it takes only known ids."""
+    data_routes = [route for route, _ in public_routes() if route.endswith((".json", ".csv"))]
+    assert data_routes, "the site has JSON routes"
+    for route in data_routes:
+        assert fill(route, {"petition_id": 1, "signature_id": 1, "stage": "action"}) is not None, route
+
+
+def test_emails_never_put_an_address_in_a_url(signed):
+    for message in mail.outbox:
+        urls = re.findall(r"https?://\S+", message.body)
+        urls += re.findall(r"<(https?://[^>]+)>", message.extra_headers.get("List-Unsubscribe", ""))
+        assert urls
+        for url in urls:
+            assert "@" not in url and "%40" not in url, url
