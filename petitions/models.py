@@ -1,4 +1,5 @@
 import secrets
+import time
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -148,11 +149,29 @@ class SiteSettings(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1
         super().save(*args, **kwargs)
+        SiteSettings.cache_clear()
 
     @classmethod
     def load(cls) -> "SiteSettings":
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
+
+    #: Seconds `cached()` keeps the row in a process: a change made elsewhere reaches every process within this.
+    CACHE_TTL = 5.0
+    _cached: "tuple[float, SiteSettings] | None" = None
+
+    @classmethod
+    def cached(cls) -> "SiteSettings":
+        """`load()` at most once per `CACHE_TTL` per process, for the signing path: read it, never save it."""
+        cached = cls._cached
+        if cached is None or cached[0] <= time.monotonic():
+            cached = (time.monotonic() + cls.CACHE_TTL, cls.load())
+            cls._cached = cached
+        return cached[1]
+
+    @classmethod
+    def cache_clear(cls) -> None:
+        cls._cached = None
 
 
 class Parliament(models.Model):
@@ -723,6 +742,9 @@ class Invalidation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When a batch last ran (the resume job looks at it)."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -121,6 +121,12 @@ def invalidate_signatures(invalidation_id: int) -> str | None:
 
 
 @shared_task
+def resume_invalidations() -> list[int]:
+    """Every few minutes: re-queue started invalidations whose task was lost (a flushed or restarted broker)."""
+    return services.invalidations_resume()
+
+
+@shared_task
 def trending_report() -> int:
     """Hourly, a few minutes past: record the IP addresses and email domains that signed one petition most in
     the last full hour (admin: Trending items). Running it again for the same hour changes nothing."""

@@ -808,3 +808,52 @@ def test_a_pending_invalidation_cancelled_from_the_admin_says_it_never_started(s
     assert "Cancel invalidation" not in page
     assert Signature.objects.get().state == SignatureState.VALIDATED
     assert "Not started" in sysadmin_client.get(_url("changelist")).content.decode()
+
+
+# --- Resuming after a lost task -------------------------------------------------------------------------------
+
+
+def test_a_started_invalidation_whose_task_was_lost_is_queued_again_once(
+    sysadmin, django_capture_on_commit_callbacks
+):
+    from petitions.services.invalidations import INVALIDATION_STALL_AFTER, invalidations_resume
+
+    petition = OpenPetitionFactory()
+    SignatureFactory.create_batch(3, petition=petition, state=SignatureState.VALIDATED)
+    invalidation = invalidation_create(actor=sysadmin, summary="Lost task", petition=petition)
+    # The task queued on start is lost: the callbacks never run.
+    with django_capture_on_commit_callbacks(execute=False):
+        invalidation_start(invalidation=invalidation, actor=sysadmin)
+    invalidation.refresh_from_db()
+    assert invalidation.state == InvalidationState.ENQUEUED
+
+    soon = invalidation.enqueued_at + INVALIDATION_STALL_AFTER / 2
+    assert invalidations_resume(now=soon) == []
+    later = invalidation.enqueued_at + INVALIDATION_STALL_AFTER * 2
+    with django_capture_on_commit_callbacks(execute=True):  # Celery is eager in unit tests: the task runs
+        assert invalidations_resume(now=later) == [invalidation.pk]
+    invalidation.refresh_from_db()
+    assert invalidation.state == InvalidationState.COMPLETED
+    assert invalidation.invalidated_count == 3
+    assert invalidations_resume(now=later) == []
+
+
+def test_a_running_invalidation_with_recent_batches_is_left_alone(
+    sysadmin, django_capture_on_commit_callbacks
+):
+    from petitions.services.invalidations import invalidations_resume
+
+    petition = OpenPetitionFactory()
+    SignatureFactory.create_batch(3, petition=petition, state=SignatureState.VALIDATED)
+    invalidation = invalidation_create(actor=sysadmin, summary="Busy", petition=petition)
+    with django_capture_on_commit_callbacks(execute=False):
+        invalidation_start(invalidation=invalidation, actor=sysadmin)
+    invalidation_run_batch(invalidation_id=invalidation.pk, batch_size=1)
+    invalidation.refresh_from_db()
+    assert invalidation.state == InvalidationState.RUNNING and invalidation.heartbeat_at is not None
+    assert invalidations_resume(now=invalidation.heartbeat_at + timezone.timedelta(seconds=30)) == []
+
+
+def test_the_resume_job_is_scheduled(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["petitions-resume-invalidations"]
+    assert entry["task"] == "petitions.tasks.resume_invalidations"

@@ -152,6 +152,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "petitions.tasks.anonymise_petitions",
         "schedule": crontab(hour=3, minute=0),
     },
+    # Started invalidations whose task was lost (a flushed or restarted broker) are queued again.
+    "petitions-resume-invalidations": {
+        "task": "petitions.tasks.resume_invalidations",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
     # Five minutes past each hour, for the hour before: trending IP addresses and email domains per petition.
     "petitions-trending-report": {
         "task": "petitions.tasks.trending_report",

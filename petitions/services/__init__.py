@@ -17,6 +17,7 @@ from .invalidations import (
     invalidation_criteria_clean,
     invalidation_run_batch,
     invalidation_start,
+    invalidations_resume,
 )
 from .lifecycle import (
     dissolution_notification_deliver,
@@ -124,4 +125,5 @@ __all__ = [
     "invalidation_criteria_clean",
     "invalidation_run_batch",
     "invalidation_start",
+    "invalidations_resume",
 ]

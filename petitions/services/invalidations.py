@@ -12,10 +12,12 @@ without this module touching them.
 
 import ipaddress
 import re
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..canonical import email_canonicalise
@@ -296,7 +298,8 @@ def invalidation_run_batch(*, invalidation_id: int, batch_size: int = 1000) -> d
         return {"state": invalidation.state, "invalidated": 0, "done": True}
 
     now = timezone.now()
-    update_fields = ["invalidated_count"]
+    invalidation.heartbeat_at = now
+    update_fields = ["invalidated_count", "heartbeat_at"]
     if invalidation.state == InvalidationState.ENQUEUED:
         invalidation.state = InvalidationState.RUNNING
         invalidation.started_at = now
@@ -331,3 +334,31 @@ def invalidation_run_batch(*, invalidation_id: int, batch_size: int = 1000) -> d
             details={"invalidated_count": invalidation.invalidated_count},
         )
     return {"state": invalidation.state, "invalidated": invalidated, "done": done}
+
+
+#: A started invalidation with no batch for this long has lost its task (a flushed or restarted broker).
+INVALIDATION_STALL_AFTER = timedelta(minutes=2)
+
+
+@transaction.atomic
+def invalidations_resume(*, now=None) -> list[int]:
+    """Queue the task again for every started invalidation whose task was lost: enqueued or running, and no batch
+    for `INVALIDATION_STALL_AFTER`. Marks them as just seen, so one stall is re-queued once. A task that was only
+    slow is harmless to duplicate: batches hold the invalidation's row lock. Returns the ids re-queued."""
+    from ..tasks import invalidate_signatures
+
+    now = now or timezone.now()
+    stalled = list(
+        Invalidation.objects.select_for_update(skip_locked=True)
+        .filter(state__in=(InvalidationState.ENQUEUED, InvalidationState.RUNNING))
+        .filter(
+            Q(heartbeat_at__lt=now - INVALIDATION_STALL_AFTER)
+            | Q(heartbeat_at__isnull=True, enqueued_at__lt=now - INVALIDATION_STALL_AFTER)
+        )
+        .values_list("pk", flat=True)
+    )
+    if stalled:
+        Invalidation.objects.filter(pk__in=stalled).update(heartbeat_at=now)
+        for pk in stalled:
+            transaction.on_commit(lambda pk=pk: invalidate_signatures.delay(pk))
+    return stalled
