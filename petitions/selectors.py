@@ -228,7 +228,7 @@ _NEVER_CONFIRMABLE = (
 def signature_confirm_refusal_reason(*, petition: Petition, now: datetime | None = None) -> str | None:
     """Why a signature on `petition` cannot be confirmed now: "paused" (staff paused signing), "closed", or
     None when it can."""
-    if SiteSettings.load().disable_collecting_signatures:
+    if SiteSettings.cached().disable_collecting_signatures:
         return "paused"
     if petition.state in _NEVER_CONFIRMABLE:
         return "closed"
@@ -348,3 +348,26 @@ def invalidation_percent_completed(*, invalidation) -> int:
         return 0
     # Signatures made after the start may match too, so the count can be overtaken before completion.
     return min(99, invalidation.invalidated_count * 100 // invalidation.matching_count)
+
+
+# --- Staff queues ---------------------------------------------------------------------------------------------
+
+
+def petitions_awaiting_response(*, limit: int = 20) -> QuerySet:
+    """Petitions past the response threshold with no government response yet, longest waiting first."""
+    return (
+        Petition.objects.filter(
+            response_state=ResponseState.AWAITING, response_threshold_reached_at__isnull=False
+        )
+        .order_by("response_threshold_reached_at", "pk")
+        .only("pk", "action", "signature_count", "response_threshold_reached_at")[:limit]
+    )
+
+
+def petitions_awaiting_debate(*, limit: int = 20) -> QuerySet:
+    """Petitions past the debate threshold awaiting a debate decision, longest waiting first."""
+    return (
+        Petition.objects.filter(debate_state=DebateState.AWAITING, debate_threshold_reached_at__isnull=False)
+        .order_by("debate_threshold_reached_at", "pk")
+        .only("pk", "action", "signature_count", "debate_threshold_reached_at")[:limit]
+    )

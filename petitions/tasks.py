@@ -131,3 +131,9 @@ def trending_report() -> int:
     """Hourly, a few minutes past: record the IP addresses and email domains that signed one petition most in
     the last full hour (admin: Trending items). Running it again for the same hour changes nothing."""
     return services.trending_items_record()
+
+
+@shared_task
+def threshold_digests() -> dict:
+    """Every morning: tell Response editors and Debate editors which petitions newly await them."""
+    return services.threshold_digests_send()

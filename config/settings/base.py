@@ -152,6 +152,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "petitions.tasks.anonymise_petitions",
         "schedule": crontab(hour=3, minute=0),
     },
+    # Each morning: Response editors and Debate editors hear which petitions newly await them.
+    "petitions-threshold-digests": {
+        "task": "petitions.tasks.threshold_digests",
+        "schedule": crontab(hour=8, minute=0),
+    },
     # Started invalidations whose task was lost (a flushed or restarted broker) are queued again.
     "petitions-resume-invalidations": {
         "task": "petitions.tasks.resume_invalidations",

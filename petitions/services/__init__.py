@@ -64,7 +64,7 @@ from .signing import (
     signature_confirm,
     sponsor_sign,
 )
-from .thresholds import petitions_thresholds_check
+from .thresholds import petitions_thresholds_check, threshold_digests_send
 
 __all__ = [
     "FormSignals",
@@ -104,6 +104,7 @@ __all__ = [
     "petitions_close_expired",
     "petitions_extend_deadlines_while_paused",
     "petitions_thresholds_check",
+    "threshold_digests_send",
     "reference_data_load",
     "signature_confirm",
     "signature_create",

@@ -147,3 +147,39 @@ def paragraphs(value) -> str:
     return mark_safe(  # noqa: S308 - every part is escaped
         "".join('<p class="govuk-body">' + escape(p).replace("\n", "<br>") + "</p>" for p in parts)
     )
+
+
+#: How many petitions each queue on the admin home page lists.
+STAFF_QUEUE_LIMIT = 20
+
+
+@register.simple_tag
+def staff_queues(user) -> list[dict]:
+    """The admin home page's queues, for staff who may see petitions: awaiting a government response and
+    awaiting a debate decision, longest waiting first, with days waiting."""
+    from petitions import selectors
+
+    if not user.has_perm("petitions.view_petition"):
+        return []
+    today = timezone.localdate()
+    queues = []
+    for title, rows, field in (
+        (
+            "Awaiting a government response",
+            selectors.petitions_awaiting_response,
+            "response_threshold_reached_at",
+        ),
+        ("Awaiting a debate decision", selectors.petitions_awaiting_debate, "debate_threshold_reached_at"),
+    ):
+        petitions = list(rows(limit=STAFF_QUEUE_LIMIT + 1))
+        queues.append(
+            {
+                "title": title,
+                "more": len(petitions) > STAFF_QUEUE_LIMIT,
+                "petitions": [
+                    {"petition": p, "days": (today - timezone.localdate(getattr(p, field))).days}
+                    for p in petitions[:STAFF_QUEUE_LIMIT]
+                ],
+            }
+        )
+    return queues
