@@ -72,10 +72,12 @@ STAFF_GROUPS: dict[str, list[str]] = {
         *_perms("petitions", ("view",), "petition", "department"),
         *_perms("responses", ("add", "change", "view"), "governmentresponse"),
         *_perms("responses", _CRUD, "consultation"),
+        *_perms("petitions", ("view", "change"), "notice"),
     ],
     DEBATE_EDITORS: [
         *_perms("petitions", ("view",), "petition", "constituency", "department"),
         *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),
+        *_perms("petitions", ("view", "change"), "notice"),
     ],
     SYSADMINS: [
         *_perms(
@@ -101,6 +103,8 @@ STAFF_GROUPS: dict[str, list[str]] = {
             "signinglistentry",
             "trendingitem",
             "invalidation",
+            "notice",
+            "noticedelivery",
         ),
         *_perms("responses", _CRUD, "governmentresponse", "consultation"),
         *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),

@@ -126,6 +126,22 @@ class SiteSettings(models.Model):
     )
     disable_petition_creation = models.BooleanField("Pause new petitions", default=False)
     disable_notifications = models.BooleanField("Pause bulk email", default=False)
+    bulk_email_rate = models.PositiveIntegerField(
+        "bulk email rate",
+        default=200,
+        help_text="Emails a second, at most, across all workers (providers limit it).",
+    )
+    bulk_email_night_only = models.BooleanField(
+        "send bulk email at night only",
+        default=False,
+        help_text="Hold bulk email until the night window (London time), as petition.parliament.uk does.",
+    )
+    bulk_email_night_starts = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(23)], help_text="Hour the night window opens (0-23)."
+    )
+    bulk_email_night_ends = models.PositiveSmallIntegerField(
+        default=4, validators=[MaxValueValidator(23)], help_text="Hour the night window closes (0-23)."
+    )
     feedback_email = models.EmailField(default="petitionscommittee@parliament.uk")
     banner_message = models.CharField(
         max_length=500, blank=True, help_text="Shown at the top of every public page while set."
@@ -436,6 +452,10 @@ class Signature(models.Model):
     )
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    email_failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a bulk email to this address last failed permanently."
+    )
+    email_failure = models.CharField(max_length=200, blank=True, help_text="The SMTP reply (no address).")
     anonymized_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -751,3 +771,102 @@ class Invalidation(models.Model):
 
     def __str__(self):
         return self.summary
+
+
+# --- Bulk email: notices to every signer (the outbox) ----------------------------------------------------------
+
+
+class NoticeKind(models.TextChoices):
+    RESPONSE_PUBLISHED = "response_published", "Government response published"
+    DEBATE_SCHEDULED = "debate_scheduled", "Debate scheduled"
+    DEBATE_OUTCOME = "debate_outcome", "Debate outcome recorded"
+    OTHER_BUSINESS = "other_business", "Other parliamentary business published"
+
+
+class NoticeState(models.TextChoices):
+    PENDING = "pending", "Pending"  # stored with the staff action; not yet picked up
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+#: Notices the sweeper and the workers still move on (a paused one waits for "resume").
+NOTICE_ACTIVE_STATES = (NoticeState.PENDING, NoticeState.RUNNING)
+#: Notices staff may still pause, resume or cancel.
+NOTICE_OPEN_STATES = (NoticeState.PENDING, NoticeState.RUNNING, NoticeState.PAUSED)
+
+
+class Notice(models.Model):
+    """One bulk email about a petition to every subscribed, validated signer and its creator.
+
+    Created in the same transaction as the staff action that causes it (an outbox), so nothing is lost if Redis
+    or a worker is down then; the fan-out makes one NoticeDelivery per recipient, in signature id order,
+    resuming from `fanout_cursor`; senders claim deliveries and record each one sent."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=30, choices=NoticeKind.choices)
+    # What the notice is about (a government response, a debate, other business): "app_label.model" and its pk.
+    source_type = models.CharField(max_length=100, blank=True)
+    source_id = models.CharField(max_length=64, blank=True)
+    state = models.CharField(
+        max_length=20, choices=NoticeState.choices, default=NoticeState.PENDING, db_index=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last picked it up.")
+    fanout_cursor = models.BigIntegerField(
+        default=0, help_text="Recipients up to this signature id are queued."
+    )
+    fanout_done_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0, help_text="Recipients queued so far.")
+    sent_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    preview_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: petition {self.petition_id}"
+
+
+class DeliveryState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"  # permanently (5xx), recorded against the signature too
+    SKIPPED = "skipped", "Skipped"  # unsubscribed or anonymised by the time it was its turn
+
+
+class NoticeDelivery(models.Model):
+    """One recipient of one notice: the record that makes a retry never send twice."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
+    signature = models.ForeignKey(Signature, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not before (temporary failures)."
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True, help_text="The last SMTP reply (no address).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["notice", "signature"], name="notice_delivery_unique"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["notice", "signature"], condition=Q(state="queued"), name="notice_delivery_queued"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Notice {self.notice_id} to signature {self.signature_id}: {self.state}"
