@@ -373,7 +373,7 @@ def _london(value: str | None) -> datetime | None:
 
 
 SIGNATURE_COLUMNS = (
-    "petition_id", "name", "email", "canonical_email", "email_domain", "fraud_reason", "postcode", "country_id", "constituency_id", "state",
+    "petition_id", "name", "email", "canonical_email", "email_domain", "fraud_reason", "email_failure", "postcode", "country_id", "constituency_id", "state",
     "creator", "sponsor", "notify_by_email", "confirm_token", "unsubscribe_token", "email_count",
     "created_at", "updated_at", "validated_at",
 )  # fmt: skip
@@ -414,6 +414,7 @@ class SignatureFactory:
             "canonical_email": email,
             "email_domain": email.rpartition("@")[2],
             "fraud_reason": "",
+            "email_failure": "",
             "postcode": constituency.example_postcode if constituency else "",
             "country_id": country.pk,
             "constituency_id": constituency.pk if constituency else None,
