@@ -796,12 +796,13 @@ def tally_delays(db) -> dict:
     }
 
 
-def queue_length(url: str) -> int:
+def queue_lengths(url: str) -> dict[str, int]:
+    """Tasks waiting in each Celery queue: "celery" (emails and the rest) and "counts" (the tally)."""
     import redis
 
     client = redis.Redis.from_url(url)
     try:
-        return client.llen("celery")
+        return {name: client.llen(name) for name in ("celery", "counts")}
     finally:
         client.close()
 
@@ -862,7 +863,7 @@ def main() -> None:
         failures = [c.failure for c in clients if c.failure is not None]
         if failures:
             raise RuntimeError(f"a client failed: {failures[0]!r}")
-        backlog = queue_length(args.redis)
+        backlog = queue_lengths(args.redis)
 
         hot_confirmed = sum(len(c.hot_confirmed_at) for c in clients)
         print("waiting for the tally to count every confirmed signature", flush=True)
@@ -1009,7 +1010,11 @@ def report(detail: dict) -> None:
         ),
         ("drift (counts and journals vs validated rows)", f"{s['drift']}", "0"),
         ("fraudulent signatures", f"{checks['fraudulent']}", "0"),
-        ("Celery queue length when the load stopped", f"{signing['celery_queue_length_at_end']}", ""),
+        (
+            "Celery queues (celery, counts) when the load stopped",
+            " / ".join(str(n) for n in signing["celery_queue_length_at_end"].values()),
+            "",
+        ),
         ("bare INSERT requests/s", f"{bare['inserts_per_s']}", ""),
         ("bare INSERT p50 / p95 / p99 ms", " / ".join(str(v) for v in bare["ms"].values()), ""),
         ("ratio signatures/s ÷ bare INSERTs/s", f"{s['ratio_vs_bare_insert']}", "≥ 0.4"),

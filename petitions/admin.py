@@ -138,6 +138,10 @@ class SiteSettingsForm(forms.ModelForm):
             "disable_collecting_signatures",
             "disable_petition_creation",
             "disable_notifications",
+            "bulk_email_rate",
+            "bulk_email_night_only",
+            "bulk_email_night_starts",
+            "bulk_email_night_ends",
             "feedback_email",
         )
 
@@ -146,6 +150,17 @@ class SiteSettingsForm(forms.ModelForm):
         minimum, maximum = cleaned.get("minimum_sponsors"), cleaned.get("maximum_sponsors")
         if minimum is not None and maximum is not None and maximum < minimum:
             self.add_error("maximum_sponsors", "The maximum number of sponsors can't be below the minimum.")
+        rate = cleaned.get("bulk_email_rate")
+        if rate is not None and rate < 1:
+            self.add_error(
+                "bulk_email_rate", "Enter a rate of at least 1 email a second (pause bulk email instead)."
+            )
+        starts, ends = cleaned.get("bulk_email_night_starts"), cleaned.get("bulk_email_night_ends")
+        if cleaned.get("bulk_email_night_only") and starts is not None and starts == ends:
+            self.add_error(
+                "bulk_email_night_ends",
+                "The night window must end at a different hour from the one it starts at.",
+            )
         return cleaned
 
 
@@ -169,8 +184,20 @@ class SiteSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 "fields": (
                     "disable_collecting_signatures",
                     "disable_petition_creation",
-                    "disable_notifications",
                 )
+            },
+        ),
+        (
+            "Bulk email",
+            {
+                "description": "Emails to every signer of a petition (responses, debates). Sending resumes where "
+                "it stopped when bulk email is switched back on or the night window opens.",
+                "fields": (
+                    "disable_notifications",
+                    "bulk_email_rate",
+                    "bulk_email_night_only",
+                    ("bulk_email_night_starts", "bulk_email_night_ends"),
+                ),
             },
         ),
         ("Contact", {"fields": ("feedback_email", "updated_at")}),
@@ -736,3 +763,4 @@ class EmailDomainRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 from . import admin_fraud  # noqa: E402, F401, I001 - registers the rate limit, list and trending admins
 from . import admin_invalidations  # noqa: E402, F401 - registers the Invalidation admin
+from . import admin_notices  # noqa: E402, F401 - registers the Notice and NoticeDelivery admins

@@ -7,14 +7,22 @@ address is only lower-cased: many providers treat "+" and "." as ordinary charac
 everywhere would wrongly merge different people.
 """
 
+import time
 from collections.abc import Mapping
 
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 
 from .models import EmailDomainRule
 
 #: The domain of the rule that applies to domains without a rule of their own.
 DEFAULT_DOMAIN = "*"
+
+#: Seconds a process keeps every rule for `email_domain_rules_cached()`: a change made in another process
+#: takes effect within this time (at once in the process that made it).
+EMAIL_DOMAIN_RULES_TTL = 5.0
+
+_cached: tuple[float, dict[str, EmailDomainRule]] | None = None
 
 
 def email_domain_rules(domains=None) -> dict[str, EmailDomainRule]:
@@ -25,6 +33,27 @@ def email_domain_rules(domains=None) -> dict[str, EmailDomainRule]:
         aliased = EmailDomainRule.objects.filter(domain__in=wanted).exclude(alias_of="").values("alias_of")
         rules = rules.filter(Q(domain__in=wanted) | Q(domain__in=aliased))
     return {rule.domain: rule for rule in rules}
+
+
+def email_domain_rules_cached() -> dict[str, EmailDomainRule]:
+    """Every rule, read at most once per `EMAIL_DOMAIN_RULES_TTL` per process (signing canonicalises each
+    address; the table is a handful of rows). Don't modify what it returns."""
+    global _cached
+    cached = _cached
+    if cached is None or cached[0] <= time.monotonic():
+        cached = (time.monotonic() + EMAIL_DOMAIN_RULES_TTL, email_domain_rules())
+        _cached = cached
+    return cached[1]
+
+
+def email_domain_rules_clear(**kwargs) -> None:
+    """Forget the cached rules. Every save and delete of a rule (bulk deletes too) calls this."""
+    global _cached
+    _cached = None
+
+
+post_save.connect(email_domain_rules_clear, sender=EmailDomainRule, dispatch_uid="email_domain_rules_clear")
+post_delete.connect(email_domain_rules_clear, sender=EmailDomainRule, dispatch_uid="email_domain_rules_clear")
 
 
 def email_canonicalise(email: str, *, rules: Mapping[str, EmailDomainRule] | None = None) -> str:

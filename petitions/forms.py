@@ -74,6 +74,63 @@ def northern_ireland_constituencies():
     return Constituency.objects.filter(nation=Nation.NORTHERN_IRELAND).order_by("name")
 
 
+#: Seconds a process keeps the countries and constituencies that the signing forms look up. They change only
+#: when the reference data is reloaded, which updates rows in place and keeps their ids.
+REFERENCE_TTL = 60.0
+
+_reference: tuple[float, dict[str, Country], dict[str, Constituency]] | None = None
+
+
+def _reference_rows() -> tuple[float, dict[str, Country], dict[str, Constituency]]:
+    global _reference
+    cached = _reference
+    if cached is None or cached[0] <= time.monotonic():
+        cached = (
+            time.monotonic() + REFERENCE_TTL,
+            {country.code: country for country in Country.objects.all()},
+            {constituency.gss_code: constituency for constituency in Constituency.objects.all()},
+        )
+        _reference = cached
+    return cached
+
+
+def reference_cache_clear() -> None:
+    """Forget the cached countries and constituencies (tests reload the reference data)."""
+    global _reference
+    _reference = None
+
+
+def current_country(code: str) -> Country | None:
+    """The country with this code if signers may choose it today (as `countries_current()`), without a query."""
+    country = _reference_rows()[1].get(code)
+    today = timezone.localdate()
+    if country is None or (country.end_date is not None and country.end_date < today):
+        return None
+    if country.start_date is not None and country.start_date > today:
+        return None
+    return country
+
+
+def constituency_by_gss_code(gss_code: str) -> Constituency | None:
+    return _reference_rows()[2].get(gss_code)
+
+
+class CurrentCountryField(forms.ModelChoiceField):
+    """A choice of `countries_current()`, checked against the cached countries instead of a query (the
+    choices shown still come from the queryset)."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        self.validate_no_null_characters(value)
+        country = current_country(value.code if isinstance(value, Country) else str(value))
+        if country is None:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
+            )
+        return country
+
+
 class UkCitizenshipForm(GovukForm):
     uk_citizenship = forms.ChoiceField(
         label="Are you a British citizen or UK resident?",
@@ -154,7 +211,7 @@ class SignerDetailsForm(GovukForm):
         },
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
-    country = forms.ModelChoiceField(
+    country = CurrentCountryField(
         label="Where do you live?",
         queryset=Country.objects.none(),
         to_field_name="code",
@@ -248,9 +305,7 @@ class SignerDetailsForm(GovukForm):
             if "constituency" in self.fields and data["constituency"] is None:
                 self.add_error("constituency", "Select your constituency in Northern Ireland")
         else:
-            data["constituency"] = (
-                Constituency.objects.filter(gss_code=found.gss_code).first() if found.gss_code else None
-            )
+            data["constituency"] = constituency_by_gss_code(found.gss_code) if found.gss_code else None
         return data
 
     @property

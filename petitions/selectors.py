@@ -371,3 +371,40 @@ def petitions_awaiting_debate(*, limit: int = 20) -> QuerySet:
         .order_by("debate_threshold_reached_at", "pk")
         .only("pk", "action", "signature_count", "debate_threshold_reached_at")[:limit]
     )
+
+
+# --- Bulk email (notices) --------------------------------------------------------------------------------------
+
+
+def notice_recipients(*, notice) -> QuerySet:
+    """Who a notice goes to: the petition's validated, not anonymised signatures that asked for email, and its
+    creator's whatever their choice (the creator cannot unsubscribe from news of their own petition)."""
+    return Signature.objects.filter(
+        Q(notify_by_email=True) | Q(creator=True),
+        petition_id=notice.petition_id,
+        state=SignatureState.VALIDATED,
+        anonymized_at__isnull=True,
+    )
+
+
+def notice_progress(*, notice) -> dict:
+    """A notice's progress from its counters (no query): total queued so far, sent, failed, skipped, still
+    queued, and the percentage dealt with (100 once completed)."""
+    from .models import NoticeState
+
+    total = notice.total
+    done = notice.sent_count + notice.failed_count + notice.skipped_count
+    if notice.state == NoticeState.COMPLETED or (total == 0 and notice.fanout_done_at is not None):
+        percent = 100
+    else:
+        percent = min(99, done * 100 // total) if total else 0
+    return {
+        "state": notice.state,
+        "total": total,
+        "sent": notice.sent_count,
+        "failed": notice.failed_count,
+        "skipped": notice.skipped_count,
+        "queued": max(0, total - done),
+        "percent": percent,
+        "fanout_done": notice.fanout_done_at is not None,
+    }

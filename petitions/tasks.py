@@ -137,3 +137,38 @@ def trending_report() -> int:
 def threshold_digests() -> dict:
     """Every morning: tell Response editors and Debate editors which petitions newly await them."""
     return services.threshold_digests_send()
+
+
+#: How long one notice task fans out and sends before queueing itself again, so a cancel or pause takes effect
+#: and one notice never holds a worker for long.
+NOTICE_TIME_BUDGET = 20.0
+NOTICE_CHUNK_SIZE = 5000
+NOTICE_BATCH_SIZE = 100
+
+
+@shared_task(bind=True, ignore_result=True)
+def dispatch_notice(self, notice_id: int) -> str | None:
+    """Fan a notice out and send it, batch by batch, until it is done or held; then queue itself again when it
+    should carry on (at once, after a retry delay, or when the night window opens). Safe to run twice at once:
+    fan-out chunks hold the notice's lock and every email is claimed by one sender."""
+    result = services.notice_dispatch(
+        notice_id=notice_id,
+        time_budget=NOTICE_TIME_BUDGET,
+        chunk_size=NOTICE_CHUNK_SIZE,
+        batch_size=NOTICE_BATCH_SIZE,
+    )
+    again_at = result["again_at"]
+    if again_at is not None:
+        # An eager (in-process) run cannot wait: a later time is left to the sweeper, which `dispatched_at`
+        # already tells when to look again.
+        if self.request.is_eager and again_at > timezone.now():
+            return result["state"]
+        services.notices.notice_queue(notice_id=notice_id, eta=again_at)
+    return result["state"]
+
+
+@shared_task(ignore_result=True)
+def sweep_notices() -> list[int]:
+    """Every minute: queue again the notices whose task never ran or was lost (Redis down at the staff action, a
+    worker killed)."""
+    return services.notices_sweep()

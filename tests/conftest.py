@@ -19,18 +19,29 @@ def django_db_setup(django_db_setup, django_db_blocker):
 @pytest.fixture(autouse=True)
 def signing_at_human_speed(request):
     """Test clients post the signing forms at once and without the form's signed timestamp: switch the
-    time-to-fill check off (tests/test_fraud.py switches it back on). Also forget the cached signing rules,
-    so each test sees the rate limits and lists it sets up."""
-    from petitions.services import signing_rules_clear
-
-    signing_rules_clear()
+    time-to-fill check off (tests/test_fraud.py switches it back on). Also forget the signing path's
+    in-process caches (rules, site settings, email domain rules, reference data), so each test sees the
+    rows it sets up."""
+    caches_clear()
     if request.node.get_closest_marker("django_db") or "_django_db_helper" in request.fixturenames:
         request.getfixturevalue("_django_db_helper")
         from petitions.models import RateLimit
 
         RateLimit.objects.update_or_create(pk=1, defaults={"minimum_fill_seconds": 0})
     yield
+    caches_clear()
+
+
+def caches_clear() -> None:
+    from petitions.canonical import email_domain_rules_clear
+    from petitions.forms import reference_cache_clear
+    from petitions.models import SiteSettings
+    from petitions.services import signing_rules_clear
+
     signing_rules_clear()
+    SiteSettings.cache_clear()
+    email_domain_rules_clear()
+    reference_cache_clear()
 
 
 def _is_transactional(item) -> bool:

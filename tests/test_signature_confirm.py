@@ -251,11 +251,11 @@ def test_paused_signing_refuses_confirmations(client, sponsor):
 
 def test_confirm_page_uses_a_bounded_number_of_queries(client, sponsor, django_assert_max_num_queries):
     SiteSettings.load()
-    with django_assert_max_num_queries(3 + SITE_NOTICES):
+    with django_assert_max_num_queries(2 + SITE_NOTICES):
         assert client.get(confirm_url(sponsor)).status_code == 200
     with django_assert_max_num_queries(25):
         client.post(confirm_url(sponsor), {"token": sponsor.confirm_token})
-    with django_assert_max_num_queries(5 + SITE_NOTICES):
+    with django_assert_max_num_queries(3 + SITE_NOTICES):
         assert client.get(confirm_url(sponsor)).status_code == 200
 
 

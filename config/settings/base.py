@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
+from kombu import Queue
 
 from config.env import BASE_DIR, env
 
@@ -119,6 +120,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
 CELERY_TIMEZONE = "Europe/London"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The tally has a queue of its own, so that a backlog of emails never holds up the counts: a worker takes from
+# its queues in turn. A worker started without -Q consumes both; a busy site may run one per queue
+# (`-Q counts` and `-Q celery`).
+CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("counts", routing_key="counts"))
+CELERY_TASK_ROUTES = {"petitions.tasks.tally_signatures": {"queue": "counts"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Seconds between signature tally runs (the tally turns confirmed signature rows into counts).
 SIGNATURE_TALLY_INTERVAL = env.float("SIGNATURE_TALLY_INTERVAL", default=2.0)
@@ -167,6 +173,12 @@ CELERY_BEAT_SCHEDULE = {
     "petitions-trending-report": {
         "task": "petitions.tasks.trending_report",
         "schedule": crontab(minute=5),
+    },
+    # Bulk email notices whose task never ran (Redis down at the staff action) or was lost are queued again.
+    "petitions-sweep-notices": {
+        "task": "petitions.tasks.sweep_notices",
+        "schedule": 60.0,
+        "options": {"expires": 50},
     },
 }
 

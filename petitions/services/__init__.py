@@ -48,6 +48,20 @@ from .moderation import (
     petition_take_down,
     petition_unlock,
 )
+from .notices import (
+    NoticeStateError,
+    notice_cancel,
+    notice_create,
+    notice_dispatch,
+    notice_email_render,
+    notice_fanout_chunk,
+    notice_pause,
+    notice_preview_send,
+    notice_rate_take,
+    notice_resume,
+    notice_send_batch,
+    notices_sweep,
+)
 from .reference import reference_data_load
 from .self_service import (
     SignatureUnsubscribeRefused,
@@ -127,4 +141,16 @@ __all__ = [
     "invalidation_run_batch",
     "invalidation_start",
     "invalidations_resume",
+    "NoticeStateError",
+    "notice_cancel",
+    "notice_create",
+    "notice_dispatch",
+    "notice_email_render",
+    "notice_fanout_chunk",
+    "notice_pause",
+    "notice_preview_send",
+    "notice_rate_take",
+    "notice_resume",
+    "notice_send_batch",
+    "notices_sweep",
 ]

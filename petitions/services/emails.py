@@ -32,12 +32,16 @@ def signature_email_headers(signature: Signature) -> dict:
 def signature_email_send(*, signature_id: int, template: str, extra: dict) -> bool:
     """Send `template` to the signature's address now. Anonymised or deleted signatures get nothing, and a
     signer who unsubscribed gets nothing but confirmation links."""
-    signature = Signature.objects.select_related("petition", "constituency").filter(pk=signature_id).first()
-    if signature is None or signature.anonymized_at is not None:
+    try:
+        # get(), not filter().first(): no ORDER BY to build, on the worker's busiest query.
+        signature = Signature.objects.select_related("petition").get(pk=signature_id)
+    except Signature.DoesNotExist:
+        return False
+    if signature.anonymized_at is not None:
         return False
     if signature.unsubscribed_at is not None and template not in UNSUBSCRIBE_EXEMPT_TEMPLATES:
         return False
-    context = {"signature": signature, "petition": signature.petition, "site": SiteSettings.load(), **extra}
+    context = {"signature": signature, "petition": signature.petition, "site": SiteSettings.cached(), **extra}
     email_send(
         to=signature.email, template=template, context=context, headers=signature_email_headers(signature)
     )

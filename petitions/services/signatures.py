@@ -7,7 +7,7 @@ import zlib
 from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
 
-from ..canonical import email_canonicalise
+from ..canonical import email_canonicalise, email_domain_rules_cached
 from ..models import Constituency, Country, Petition, Signature, SignatureState
 from .emails import signature_email_on_commit
 from .fraud import FormSignals, signing_check, signing_rate_reason, signing_rules
@@ -98,7 +98,7 @@ def signature_create(
     way, so nobody can learn who has signed, or who was caught.
     """
     rules = signing_rules()
-    canonical = email_canonicalise(email)
+    canonical = email_canonicalise(email, rules=email_domain_rules_cached())
     check = signing_check(rules=rules, ip_address=ip_address, canonical_email=canonical, signals=signals)
     _lock_address(
         petition_id=petition.pk, canonical=canonical, ip_address=ip_address if check.ip_limited else None
@@ -107,6 +107,7 @@ def signature_create(
         Signature.objects.select_for_update()
         .filter(petition=petition, canonical_email=canonical)
         .order_by("pk")
+        .only("name", "postcode", "state", "sponsor")  # what `_duplicate_of` and `_email_duplicate` read
     )
     duplicate = _duplicate_of(existing, name=name, postcode=postcode)
     if duplicate is not None:

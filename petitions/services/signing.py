@@ -142,16 +142,20 @@ def signature_confirm(*, signature: Signature, token: str | None, ip_address: st
 
     if not tokens_match(signature.confirm_token, token):
         raise SignatureTokenInvalid
+    # A published petition's row is neither locked nor written here (the tally job counts its signatures).
+    petition = Petition.objects.only("state", "closed_at").get(pk=signature.petition_id)
+    if petition.state in PUBLISHED_STATES:
+        return _published_signature_confirm(signature=signature, petition=petition, ip_address=ip_address)
     # An unpublished petition is locked first, so that two sponsors confirming at once count one after the
-    # other. A published petition's row is never locked or written here: the tally job counts its signatures.
+    # other.
     petition = (
         Petition.objects.select_for_update()
         .filter(pk=signature.petition_id)
         .exclude(state__in=PUBLISHED_STATES)
     ).first()
-    gathering_support = petition is not None
-    if not gathering_support:
-        petition = Petition.objects.get(pk=signature.petition_id)
+    if petition is None:  # published meanwhile
+        petition = Petition.objects.only("state", "closed_at").get(pk=signature.petition_id)
+        return _published_signature_confirm(signature=signature, petition=petition, ip_address=ip_address)
     signature = Signature.objects.select_for_update().get(pk=signature.pk)
     now = timezone.now()
     reason = signature_confirm_refusal_reason(petition=petition, now=now)
@@ -171,10 +175,32 @@ def signature_confirm(*, signature: Signature, token: str | None, ip_address: st
     signature.validated_at = now
     signature.validated_ip = ip_address
     signature.save(update_fields=["state", "validated_at", "validated_ip", "updated_at"])
-    if gathering_support:
-        if not signature.creator:
-            _validate_creator(petition=petition, now=now)
-        _promote(petition=petition, now=now, notify=signature.sponsor)
-        # Few rows, and the sponsor count drives moderation: count them now rather than at the next tally.
-        petition_recount(petition_id=petition.pk)
+    if not signature.creator:
+        _validate_creator(petition=petition, now=now)
+    _promote(petition=petition, now=now, notify=signature.sponsor)
+    # Few rows, and the sponsor count drives moderation: count them now rather than at the next tally.
+    petition_recount(petition_id=petition.pk)
+    return signature
+
+
+def _published_signature_confirm(
+    *, signature: Signature, petition: Petition, ip_address: str | None
+) -> Signature:
+    """`signature_confirm` on an open or closed petition: the signature row alone changes, only if it is
+    pending (or fraudulent and never pressed), in a statement that waits for any other writer of the row."""
+    from ..selectors import signature_confirm_refusal_reason
+
+    now = timezone.now()
+    reason = signature_confirm_refusal_reason(petition=petition, now=now)
+    if reason is not None:
+        raise SignatureNotConfirmable(reason)
+    pressed = {"validated_at": now, "validated_ip": ip_address, "updated_at": now}
+    rows = Signature.objects.filter(pk=signature.pk)
+    if rows.filter(state=SignatureState.PENDING).update(state=SignatureState.VALIDATED, **pressed):
+        signature.state = SignatureState.VALIDATED
+    elif not rows.filter(state=SignatureState.FRAUDULENT, validated_at__isnull=True).update(**pressed):
+        return signature  # confirmed before, withdrawn or invalidated: nothing changes
+    # The shadow ban (fraudulent): the press is remembered, so its pages look confirmed, but the state never
+    # changes, so it is never counted.
+    signature.validated_at, signature.validated_ip, signature.updated_at = now, ip_address, now
     return signature
