@@ -77,3 +77,25 @@ def test_task_enqueued_in_a_rolled_back_transaction_never_runs(real_worker):
         raise RuntimeError("roll back")
     time.sleep(3)
     assert Petition.objects.get(pk=petition.pk).signature_count == 0
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_the_tally_goes_to_its_own_queue_and_a_default_worker_runs_it(real_worker):
+    """The tally is routed to the `counts` queue (so an email backlog never holds it up); a worker started
+    without -Q consumes it, as scripts/run-all.sh and docker-compose start them."""
+    assert app.amqp.router.route({}, "petitions.tasks.tally_signatures")["queue"].name == "counts"
+    assert app.amqp.router.route({}, "petitions.tasks.signature_email")["queue"].name == "celery"
+    gb, _ = Country.objects.get_or_create(code="GB", defaults={"name": "United Kingdom"})
+    petition = Petition.objects.create(action="Test", background="Test", state=PetitionState.OPEN)
+    Signature.objects.create(
+        petition=petition,
+        name="Person",
+        email="p@example.com",
+        canonical_email="p@example.com",
+        country=gb,
+        state=SignatureState.VALIDATED,
+        validated_at=timezone.now(),
+    )
+    tasks.tally_signatures.delay()
+    assert _wait_for(lambda: Petition.objects.get(pk=petition.pk).signature_count == 1)
