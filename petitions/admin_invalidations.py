@@ -3,12 +3,12 @@ progress, cancel it. Every button is a POST to one of the services, which each l
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import path, reverse
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from . import services
+from .admin_mixins import ObjectButtonsAdminMixin
 from .models import INVALIDATION_ACTIVE_STATES, Invalidation, InvalidationState
 from .selectors import invalidation_percent_completed
 from .services import INVALIDATION_CRITERIA, InvalidationStateError, NotAllowed
@@ -44,7 +44,7 @@ _CRITERIA_DESCRIPTION = (
 
 
 @admin.register(Invalidation)
-class InvalidationAdmin(admin.ModelAdmin):
+class InvalidationAdmin(ObjectButtonsAdminMixin, admin.ModelAdmin):
     """View-only once created: the criteria of a started invalidation must not change under it. The audit rows
     come from the services (create, count, start, cancel, complete)."""
 
@@ -182,43 +182,11 @@ class InvalidationAdmin(admin.ModelAdmin):
 
     # --- The buttons: POSTs to /admin/petitions/invalidation/<id>/{count,start,cancel}/
 
-    def get_urls(self):
-        def url(action, view):
-            return path(
-                f"<path:object_id>/{action}/",
-                self.admin_site.admin_view(view),
-                name=f"{self.opts.app_label}_{self.opts.model_name}_{action}",
-            )
+    object_buttons = {"count": "_count", "start": "_start", "cancel": "_cancel"}
+    button_errors = (InvalidationStateError, NotAllowed)
 
-        return [
-            url("count", self.count_view),
-            url("start", self.start_view),
-            url("cancel", self.cancel_view),
-            *super().get_urls(),
-        ]
-
-    def count_view(self, request, object_id):
-        return self._button(request, object_id, _count)
-
-    def start_view(self, request, object_id):
-        return self._button(request, object_id, _start)
-
-    def cancel_view(self, request, object_id):
-        return self._button(request, object_id, _cancel)
-
-    def _button(self, request, object_id, action):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not services.is_sysadmin(request.user):
-            raise PermissionDenied
-        invalidation = self.get_object(request, unquote(object_id))
-        if invalidation is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        try:
-            messages.success(request, action(invalidation, request.user))
-        except (InvalidationStateError, NotAllowed) as error:
-            messages.error(request, str(error))
-        return HttpResponseRedirect(reverse("admin:petitions_invalidation_change", args=[invalidation.pk]))
+    def button_allowed(self, request) -> bool:
+        return services.is_sysadmin(request.user)
 
 
 def _plural(n: int, one: str, many: str) -> str:

@@ -6,10 +6,14 @@ log holds no personal data (signers' emails, for instance).
 """
 
 import re
+from importlib import import_module
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.urls import reverse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .services import audit_log_record
@@ -101,3 +105,46 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ObjectButtonsAdminMixin:
+    """POST-only buttons on an object's change page, at `<id>/<action>/` (URL name
+    `<app>_<model>_<action>`). `object_buttons` maps each action to a function `(obj, user) -> message`, called
+    by name at request time; `button_errors` are refusals shown as error messages; `button_allowed(request)`
+    says who may press them (403 otherwise). Every press ends back on the change page."""
+
+    object_buttons: dict[str, str] = {}
+    button_errors: tuple[type[Exception], ...] = ()
+
+    def button_allowed(self, request) -> bool:
+        raise NotImplementedError
+
+    def get_urls(self):
+        def url(action):
+            def view(request, object_id):
+                return self._button(request, object_id, action)
+
+            return path(
+                f"<path:object_id>/{action}/",
+                self.admin_site.admin_view(view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_{action}",
+            )
+
+        return [*(url(action) for action in self.object_buttons), *super().get_urls()]
+
+    def _button(self, request, object_id, action):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.button_allowed(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        press = getattr(import_module(type(self).__module__), self.object_buttons[action])
+        try:
+            messages.success(request, press(obj, request.user))
+        except self.button_errors as error:
+            messages.error(request, str(error))
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        )

@@ -5,18 +5,20 @@ of the services, which check the permission and each leave an audit row.
 Response and Debate editors see and steer notices (view + change permission); Sysadmins may also delete one
 and read the per-recipient delivery records, which never show an address."""
 
-from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin
 from django.db.models import Count
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from . import selectors, services
-from .admin_mixins import AuditedAdminMixin, PetitionIdSearchMixin, ReadOnlyAdminMixin
+from .admin_mixins import (
+    AuditedAdminMixin,
+    ObjectButtonsAdminMixin,
+    PetitionIdSearchMixin,
+    ReadOnlyAdminMixin,
+)
 from .models import (
     NOTICE_ACTIVE_STATES,
     NOTICE_OPEN_STATES,
@@ -42,7 +44,7 @@ def _progress_text(progress: dict) -> str:
 
 
 @admin.register(Notice)
-class NoticeAdmin(AuditedAdminMixin, PetitionIdSearchMixin, admin.ModelAdmin):
+class NoticeAdmin(AuditedAdminMixin, ObjectButtonsAdminMixin, PetitionIdSearchMixin, admin.ModelAdmin):
     """Read-only: notices are created by the staff action they announce and move on through the services.
     (AuditedAdminMixin records the Sysadmins' deletions.)"""
 
@@ -181,47 +183,11 @@ class NoticeAdmin(AuditedAdminMixin, PetitionIdSearchMixin, admin.ModelAdmin):
 
     # --- The buttons: POSTs to /admin/petitions/notice/<id>/{preview,pause,resume,cancel}/
 
-    def get_urls(self):
-        def url(action, view):
-            return path(
-                f"<path:object_id>/{action}/",
-                self.admin_site.admin_view(view),
-                name=f"{self.opts.app_label}_{self.opts.model_name}_{action}",
-            )
+    object_buttons = {"preview": "_preview", "pause": "_pause", "resume": "_resume", "cancel": "_cancel"}
+    button_errors = (NoticeStateError, NotAllowed)
 
-        return [
-            url("preview", self.preview_view),
-            url("pause", self.pause_view),
-            url("resume", self.resume_view),
-            url("cancel", self.cancel_view),
-            *super().get_urls(),
-        ]
-
-    def preview_view(self, request, object_id):
-        return self._button(request, object_id, _preview)
-
-    def pause_view(self, request, object_id):
-        return self._button(request, object_id, _pause)
-
-    def resume_view(self, request, object_id):
-        return self._button(request, object_id, _resume)
-
-    def cancel_view(self, request, object_id):
-        return self._button(request, object_id, _cancel)
-
-    def _button(self, request, object_id, action):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not _can_steer(request.user):
-            raise PermissionDenied
-        notice = self.get_object(request, unquote(object_id))
-        if notice is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        try:
-            messages.success(request, action(notice, request.user))
-        except (NoticeStateError, NotAllowed) as error:
-            messages.error(request, str(error))
-        return HttpResponseRedirect(reverse("admin:petitions_notice_change", args=[notice.pk]))
+    def button_allowed(self, request) -> bool:
+        return _can_steer(request.user)
 
 
 def _preview(notice, actor) -> str:
