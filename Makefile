@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test bench bench-signing lint format migrate demo clean
+.PHONY: run test bench bench-signing bench-email lint format migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(STAMP)
 bench-signing: $(STAMP)
 	@mkdir -p bench/results
 	$(BIN)/python bench/bench_signing.py $(BENCH_ARGS)
+
+# Needs PostgreSQL and Redis (BENCH_POSTGRES_URL, BENCH_REDIS_URL); options: BENCH_ARGS="--signers 20000 ...".
+bench-email: $(STAMP)
+	@mkdir -p bench/results
+	$(BIN)/python bench/bench_email.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
