@@ -16,7 +16,7 @@ from petitions.models import (
     SignatureState,
     SiteSettings,
 )
-from petitions.services import signature_confirm, signatures_tally, sponsor_sign
+from petitions.services import signature_confirm, signature_create, signatures_tally
 from tests.conftest import SITE_NOTICES
 
 from .factories import (
@@ -38,8 +38,9 @@ def petition():
 
 @pytest.fixture
 def sponsor(petition):
-    return sponsor_sign(
+    return signature_create(
         petition=petition,
+        sponsor=True,
         name="Grace Hopper",
         email="grace@example.com",
         country=Country.objects.get(code="GB"),

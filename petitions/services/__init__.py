@@ -76,7 +76,6 @@ from .signing import (
     SignatureTokenInvalid,
     petition_creator_validate,
     signature_confirm,
-    sponsor_sign,
 )
 from .thresholds import petitions_thresholds_check, threshold_digests_send
 
@@ -130,7 +129,6 @@ __all__ = [
     "signatures_tally",
     "signing_rules",
     "signing_rules_clear",
-    "sponsor_sign",
     "trending_items_record",
     "INVALIDATION_CRITERIA",
     "InvalidationStateError",

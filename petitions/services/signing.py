@@ -9,8 +9,6 @@ from django.utils import timezone
 from ..models import (
     COLLECTING_SPONSORS_STATES,
     PUBLISHED_STATES,
-    Constituency,
-    Country,
     Petition,
     PetitionState,
     Signature,
@@ -19,8 +17,6 @@ from ..models import (
 )
 from .counting import petition_recount
 from .emails import signature_email_on_commit
-from .fraud import FormSignals
-from .signatures import signature_create
 
 
 class SignatureTokenInvalid(Exception):
@@ -99,34 +95,6 @@ def petition_creator_validate(*, petition: Petition) -> bool:
         petition_recount(petition_id=petition.pk)
         return True
     return False
-
-
-def sponsor_sign(
-    *,
-    petition: Petition,
-    name: str,
-    email: str,
-    country: Country,
-    postcode: str,
-    constituency: Constituency | None,
-    notify_by_email: bool,
-    ip_address: str | None,
-    signals: FormSignals | None = None,
-) -> Signature | None:
-    """A supporter signs a petition that is gathering support: `signature_create(..., sponsor=True)`, with the
-    same duplicate rules and fraud checks as any signer."""
-    return signature_create(
-        petition=petition,
-        name=name,
-        email=email,
-        country=country,
-        postcode=postcode,
-        constituency=constituency,
-        notify_by_email=notify_by_email,
-        ip_address=ip_address,
-        sponsor=True,
-        signals=signals,
-    )
 
 
 @transaction.atomic
