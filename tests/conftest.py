@@ -1,7 +1,7 @@
 import pytest
 
-# Every test also checks that nothing it logged carries personal data.
-pytest_plugins = ["tests.privacy_plugin"]
+# Every test also checks that nothing it logged carries personal data; `real_worker` is a real Celery worker.
+pytest_plugins = ["tests.privacy_plugin", "tests.celery_worker"]
 
 #: Queries every public page makes for the site notices (staff banner, dissolution): petitions.context_processors.
 SITE_NOTICES = 2

@@ -3,33 +3,13 @@
 import time
 
 import pytest
-from celery.contrib.testing import tasks as _testing_tasks  # noqa: F401 - registers celery.ping for start_worker
-from celery.contrib.testing.worker import start_worker
 from django.db import transaction
 from django.utils import timezone
 
 from config.celery import app
 from petitions import tasks
 from petitions.models import Country, Petition, PetitionState, Signature, SignatureState
-
-
-@pytest.fixture
-def real_worker(settings):
-    app.conf.task_always_eager = False
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
-            yield
-    finally:
-        app.conf.task_always_eager = True
-
-
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+from tests.celery_worker import wait_for
 
 
 @pytest.mark.integration
@@ -55,7 +35,7 @@ def test_task_enqueued_on_commit_runs_on_a_real_worker(real_worker):
         time.sleep(0.5)
         assert Petition.objects.get(pk=petition.pk).signature_count == 0
 
-    assert _wait_for(lambda: Petition.objects.get(pk=petition.pk).signature_count == 3)
+    assert wait_for(lambda: Petition.objects.get(pk=petition.pk).signature_count == 3)
 
 
 @pytest.mark.integration
@@ -98,4 +78,4 @@ def test_the_tally_goes_to_its_own_queue_and_a_default_worker_runs_it(real_worke
         validated_at=timezone.now(),
     )
     tasks.tally_signatures.delay()
-    assert _wait_for(lambda: Petition.objects.get(pk=petition.pk).signature_count == 1)
+    assert wait_for(lambda: Petition.objects.get(pk=petition.pk).signature_count == 1)

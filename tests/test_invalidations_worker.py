@@ -2,15 +2,11 @@
 itself between batches, and the tally then takes the invalidated signatures out of the counts."""
 
 import os
-import time
 
 import pytest
-from celery.contrib.testing import tasks as _testing_tasks  # noqa: F401 - registers celery.ping for start_worker
-from celery.contrib.testing.worker import start_worker
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from config.celery import app
 from petitions import tasks
 from petitions.models import (
     AuditLog,
@@ -24,30 +20,12 @@ from petitions.models import (
     SignatureState,
 )
 from petitions.services import invalidation_create, invalidation_start, signatures_tally
+from tests.celery_worker import wait_for
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL) for a real worker"),
 ]
-
-
-@pytest.fixture
-def real_worker():
-    app.conf.task_always_eager = False
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
-            yield
-    finally:
-        app.conf.task_always_eager = True
-
-
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)
@@ -81,7 +59,7 @@ def test_invalidation_runs_on_a_real_worker_and_the_tally_drops_the_count(real_w
     def completed():
         return Invalidation.objects.get(pk=invalidation.pk).state == InvalidationState.COMPLETED
 
-    assert _wait_for(completed)
+    assert wait_for(completed)
     invalidation.refresh_from_db()
     assert invalidation.invalidated_count == 8
     assert invalidation.matching_count == 8

@@ -16,10 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from celery import signals
-from celery.contrib.testing import tasks as _testing_tasks  # noqa: F401 - registers celery.ping for start_worker
-from celery.contrib.testing.worker import start_worker
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from kombu import pools
 
@@ -38,6 +35,7 @@ from petitions.models import (
     SiteSettings,
 )
 from petitions.services import notice_create, notices_sweep
+from tests.celery_worker import wait_for
 from tests.notices_smtp import free_port, smtp_server_start
 from tests.privacy_plugin import personal_data_in
 
@@ -66,39 +64,12 @@ def mailbox(smtp_server, settings):
     return box
 
 
-def _close_worker_connections(**kwargs):
-    connections.close_all()
-
-
-@pytest.fixture
-def real_worker():
-    # The worker's thread ends with the test: close its database connections after each task, or they linger
-    # and keep the test database from being dropped.
-    signals.task_postrun.connect(_close_worker_connections)
-    app.conf.task_always_eager = False
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
-            yield
-    finally:
-        app.conf.task_always_eager = True
-        signals.task_postrun.disconnect(_close_worker_connections)
-
-
 @pytest.fixture
 def queued():
     """Tasks go to Redis (for a worker in another process) rather than running in this one."""
     app.conf.task_always_eager = False
     yield
     app.conf.task_always_eager = True
-
-
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _petition_with_signers(count: int) -> tuple[Petition, list[str]]:
@@ -148,7 +119,7 @@ def _completed(notice) -> bool:
 def test_a_notice_reaches_every_subscribed_signer_exactly_once(real_worker, mailbox):
     petition, expected = _petition_with_signers(300)
     notice = _staff_action(petition)
-    assert _wait_for(lambda: _completed(notice)), Notice.objects.get(pk=notice.pk).state
+    assert wait_for(lambda: _completed(notice)), Notice.objects.get(pk=notice.pk).state
 
     received = mailbox.per_recipient()
     assert sorted(received) == sorted(expected)
@@ -164,7 +135,7 @@ def test_a_notice_reaches_every_subscribed_signer_exactly_once(real_worker, mail
         state=NoticeState.RUNNING, fanout_cursor=0, fanout_done_at=None
     )
     tasks.dispatch_notice.delay(notice.pk)
-    assert _wait_for(lambda: _completed(notice))
+    assert wait_for(lambda: _completed(notice))
     time.sleep(1)
     assert mailbox.count() == 301
     assert Notice.objects.get(pk=notice.pk).sent_count == 301
@@ -198,7 +169,7 @@ def test_broker_down_at_the_staff_action_is_delivered_once_it_is_back(real_worke
 
     # Redis is back: the beat's sweeper (run here) queues it, and the worker delivers it, once each.
     assert notices_sweep() == [notice.pk]
-    assert _wait_for(lambda: _completed(notice))
+    assert wait_for(lambda: _completed(notice))
     received = mailbox.per_recipient()
     assert sorted(received) == sorted(expected)
     assert set(received.values()) == {1}
@@ -277,7 +248,7 @@ def test_a_worker_killed_mid_run_delivers_the_rest_once_after_a_restart(
         worker = _worker_process(log_path, controller.port)
         time.sleep(1)
         assert notices_sweep(now=timezone.now() + timedelta(minutes=3)) == [notice.pk]
-        assert _wait_for(lambda: _completed(notice), timeout=120), log_path.read_text()
+        assert wait_for(lambda: _completed(notice), timeout=120), log_path.read_text()
     finally:
         _stop(worker)
 
