@@ -45,7 +45,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_signing import database_url, free_port, redis_flush  # noqa: E402
+from bench.bench_signing import database_drop, database_url, free_port, redis_flush  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "email.json"
@@ -102,21 +102,6 @@ def environment(args, smtp_port: int) -> dict:
         PYTHONUNBUFFERED="1",
     )
     return env
-
-
-def database_recreate(args) -> None:
-    import psycopg
-
-    with psycopg.connect(database_url(args.postgres, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def database_drop(args) -> None:
-    import psycopg
-
-    with psycopg.connect(database_url(args.postgres, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 def address(i: int) -> str:
@@ -480,7 +465,7 @@ def main() -> None:
 
     print(f"setting up {DATABASE}: migrate, reference data, 1 petition, {args.signers} subscribed signers")
     sys.stdout.flush()
-    database_recreate(args)
+    database_drop(args.postgres, DATABASE, create=True)
     redis_flush(args.redis)
     mailbox = Mailbox()
     controller = None
@@ -510,7 +495,7 @@ def main() -> None:
             connections.close_all()
         redis_flush(args.redis)
         if not args.keep_db:
-            database_drop(args)
+            database_drop(args.postgres, DATABASE)
 
     summary = {
         "emails_per_s": plain["emails_per_s"],

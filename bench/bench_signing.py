@@ -123,19 +123,14 @@ def environment(args, port: int) -> dict:
     return env
 
 
-def database_recreate(args) -> None:
+def database_drop(server: str, name: str, *, create: bool = False) -> None:
+    """Drop the bench database `name` on `server` (closing its sessions), and create it afresh if `create`."""
     import psycopg
 
-    with psycopg.connect(database_url(args.postgres, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def database_drop(args) -> None:
-    import psycopg
-
-    with psycopg.connect(database_url(args.postgres, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    with psycopg.connect(database_url(server, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if create:
+            conn.execute(f"CREATE DATABASE {name}")
 
 
 def redis_flush(url: str) -> None:
@@ -825,7 +820,7 @@ def main() -> None:
     import psycopg
 
     print(f"setting up {DATABASE} (migrate, reference data, {1 + OTHER_PETITIONS} petitions)", flush=True)
-    database_recreate(args)
+    database_drop(args.postgres, DATABASE, create=True)
     redis_flush(args.redis)
     info = site_prepare()
     processes = Processes(env)
@@ -893,7 +888,7 @@ def main() -> None:
         db.close()
         redis_flush(args.redis)
         if not args.keep_db:
-            database_drop(args)
+            database_drop(args.postgres, DATABASE)
 
     # Figures.
     signing_elapsed = signing_done - signing_start
