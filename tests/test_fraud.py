@@ -823,3 +823,21 @@ def test_the_signature_admin_filters_by_fraud_reason(client, staff, petition):
     response = client.get("/admin/petitions/signature/?fraud_reason=blocked_domain")
     assert [s.email for s in response.context["cl"].result_list] == ["bot@spam.example"]
     assert "Blocked email domain" in html(response)
+
+
+def test_signing_again_after_confirming_gets_the_same_email_for_a_fraudulent_signature(
+    petition, django_capture_on_commit_callbacks
+):
+    """After "Confirm", a repeat signing says "you've already signed" whether or not the signature was caught."""
+    listed("block", "domain", "spam.example")
+    subjects = {}
+    for email in ("good@example.org", "bot@spam.example"):
+        with django_capture_on_commit_callbacks(execute=True):
+            signature = create(petition, email=email)
+        Client().post(f"/signatures/{signature.pk}/confirm", {"token": signature.confirm_token})
+        mail.outbox.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert create(petition, email=email) is None
+        subjects[email] = [m.subject.split(":")[0] for m in mail.outbox]
+    assert subjects["good@example.org"] == subjects["bot@spam.example"]
+    assert subjects["good@example.org"][0].startswith("You've already signed")

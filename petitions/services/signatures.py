@@ -64,12 +64,14 @@ def _lock_address(*, petition_id: int, canonical: str, ip_address: str | None = 
 def _email_duplicate(signature: Signature) -> None:
     """Tell the address's owner about a repeat attempt, within the per-signature email cap.
 
-    A fraudulent signature is treated like a pending one, so its owner cannot tell it apart.
+    A fraudulent signature is treated like a pending one until its owner has pressed "Confirm", and like a
+    validated one after, so its owner cannot tell it apart.
     """
-    if signature.state in (SignatureState.PENDING, SignatureState.FRAUDULENT):
+    pressed = signature.state == SignatureState.FRAUDULENT and signature.validated_at is not None
+    if signature.state in (SignatureState.PENDING, SignatureState.FRAUDULENT) and not pressed:
         template = "sponsor_confirm" if signature.sponsor else "signature_confirm"
         signature_email_on_commit(signature_id=signature.pk, template=template, capped=True)
-    elif signature.state == SignatureState.VALIDATED:
+    elif signature.state == SignatureState.VALIDATED or pressed:
         signature_email_on_commit(signature_id=signature.pk, template="signature_duplicate", capped=True)
 
 
@@ -107,7 +109,9 @@ def signature_create(
         Signature.objects.select_for_update()
         .filter(petition=petition, canonical_email=canonical)
         .order_by("pk")
-        .only("name", "postcode", "state", "sponsor")  # what `_duplicate_of` and `_email_duplicate` read
+        .only(
+            "name", "postcode", "state", "sponsor", "validated_at"
+        )  # what `_duplicate_of` and `_email_duplicate` read
     )
     duplicate = _duplicate_of(existing, name=name, postcode=postcode)
     if duplicate is not None:
