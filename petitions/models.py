@@ -142,6 +142,12 @@ class SiteSettings(models.Model):
     bulk_email_night_ends = models.PositiveSmallIntegerField(
         default=4, validators=[MaxValueValidator(23)], help_text="Hour the night window closes (0-23)."
     )
+    response_overdue_months = models.PositiveSmallIntegerField(
+        "response overdue after (months)",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text="A petition awaiting a government response longer than this is flagged as overdue.",
+    )
     feedback_email = models.EmailField(default="petitionscommittee@parliament.uk")
     banner_message = models.CharField(
         max_length=500, blank=True, help_text="Shown at the top of every public page while set."

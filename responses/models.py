@@ -25,11 +25,42 @@ class GovernmentResponse(models.Model):
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    text_updated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the published text (summary or details) last changed; the page then says “Updated on”.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
         return f"Response to petition {self.petition_id}"
+
+
+class GovernmentResponseRevision(models.Model):
+    """A copy of a government response as it stood after each save: staff see who changed what, and when."""
+
+    response = models.ForeignKey(GovernmentResponse, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=ResponseStatus.choices)
+    responded_on = models.DateField()
+    summary = models.CharField(max_length=500)
+    details = models.TextField(blank=True)
+    department_name = models.CharField(max_length=200, blank=True)
+    changed_fields = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["response", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["response", "number"], name="response_revision_number_unique")
+        ]
+
+    def __str__(self):
+        return f"Revision {self.number} of response {self.response_id}"
 
 
 class Consultation(models.Model):
