@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("admin/responses/", include("responses.admin_urls")),
     path("admin/", admin.site.urls),
+    path("", include("responses.urls")),
     path("", include("petitions.urls")),
 ]
 

@@ -173,6 +173,7 @@ class SiteSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
         ("Thresholds", {"fields": ("threshold_for_response", "threshold_for_debate")}),
         ("Petitions", {"fields": ("petition_duration_months", "minimum_sponsors", "maximum_sponsors")}),
         ("Moderation", {"fields": ("moderation_delay_threshold", "moderation_delay_message")}),
+        ("Government responses", {"fields": ("response_overdue_months",)}),
         ("Messages", {"fields": ("banner_message",)}),
         (
             "Signature counting",

@@ -2,33 +2,13 @@
 
 from datetime import date, datetime
 
-import markdown as md
-import nh3
 from django import template
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-register = template.Library()
+from ..markdown import markdown_html, markdown_text
 
-ALLOWED_TAGS = {
-    "p",
-    "br",
-    "strong",
-    "em",
-    "ul",
-    "ol",
-    "li",
-    "a",
-    "h2",
-    "h3",
-    "h4",
-    "blockquote",
-    "code",
-    "pre",
-}
-# h1 is not allowed: Markdown "# x" becomes plain text rather than a second page title.
-HEADING_CLASSES = {3: "govuk-heading-m", 4: "govuk-heading-s", 5: "govuk-heading-s"}
-ALLOWED_URL_SCHEMES = {"https", "http", "mailto"}
+register = template.Library()
 
 
 def _london(value):
@@ -113,27 +93,13 @@ def time_left(deadline, now=None) -> str:
 @register.filter
 def markdown(value) -> str:
     """Render staff-written Markdown, then sanitise it: no raw HTML, no script or javascript: links."""
-    if not value:
-        return ""
-    html = md.markdown(str(value), extensions=["sane_lists"])
-    clean = nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes={"a": {"href", "title"}},
-        url_schemes=ALLOWED_URL_SCHEMES,
-        link_rel="noopener noreferrer",
-    )
-    # Staff headings sit inside a section that already has an h2, so they step down one level.
-    for level in (4, 3, 2):
-        clean = clean.replace(f"<h{level}>", f'<h{level + 1} class="{HEADING_CLASSES[level + 1]}">')
-        clean = clean.replace(f"</h{level}>", f"</h{level + 1}>")
-    clean = clean.replace("<p>", '<p class="govuk-body">').replace(
-        "<ul>", '<ul class="govuk-list govuk-list--bullet">'
-    )
-    clean = clean.replace("<ol>", '<ol class="govuk-list govuk-list--number">').replace(
-        "<a ", '<a class="govuk-link" '
-    )
-    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 above
+    return mark_safe(markdown_html(value))  # noqa: S308 - sanitised by nh3 in markdown_html
+
+
+@register.filter(name="markdown_text")
+def markdown_text_filter(value) -> str:
+    """The same Markdown as plain text (no markup), for text email."""
+    return markdown_text(value)
 
 
 @register.filter

@@ -1,0 +1,5 @@
+"""Public pages of the responses app."""
+
+app_name = "responses"
+
+urlpatterns: list = []
