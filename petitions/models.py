@@ -846,6 +846,7 @@ class Notice(models.Model):
 
 class DeliveryState(models.TextChoices):
     QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"  # claimed by a sender (a lease: back to queued if not recorded in time)
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"  # permanently (5xx), recorded against the signature too
     SKIPPED = "skipped", "Skipped"  # unsubscribed or anonymised by the time it was its turn
@@ -862,6 +863,7 @@ class NoticeDelivery(models.Model):
         null=True, blank=True, help_text="Not before (temporary failures)."
     )
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a sender claimed it (state sending).")
     error = models.CharField(max_length=200, blank=True, help_text="The last SMTP reply (no address).")
 
     class Meta:
@@ -871,6 +873,9 @@ class NoticeDelivery(models.Model):
         indexes = [
             models.Index(
                 fields=["notice", "signature"], condition=Q(state="queued"), name="notice_delivery_queued"
+            ),
+            models.Index(
+                fields=["notice", "claimed_at"], condition=Q(state="sending"), name="notice_delivery_sending"
             ),
         ]
 
