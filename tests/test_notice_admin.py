@@ -426,6 +426,7 @@ def _settings_form(**overrides):
         "maximum_sponsors": site.maximum_sponsors,
         "moderation_delay_threshold": site.moderation_delay_threshold,
         "moderation_delay_message": "",
+        "response_overdue_months": site.response_overdue_months,
         "banner_message": "",
         "update_signature_counts": "on",
         "signature_count_interval": site.signature_count_interval,

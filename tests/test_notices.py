@@ -808,8 +808,83 @@ def test_a_send_batch_makes_a_bounded_number_of_queries_per_email(
     )
     notice_fanout_chunk(notice_id=notice.pk)
     SiteSettings.cached()
-    # Per batch: the notice, the site settings, the source, the last (empty) claim. Per email: claim, mark, count,
-    # and the savepoint pair a test's wrapping transaction adds.
-    with django_assert_max_num_queries(6 + 5 * 21):
+    # Per batch, whatever its size: the notice, the site settings, expired leases, the claim (select, update and
+    # a savepoint pair in a test), the deliveries, the source, the counters. Per email: ONE update marking it sent.
+    with django_assert_max_num_queries(10 + 21):
         assert notice_send_batch(notice_id=notice.pk)["sent"] == 21
     assert len(mail.outbox) == 21
+
+
+# --- Claims and leases -----------------------------------------------------------------------------------------
+
+
+def _fanned_out(petition, kind=NoticeKind.DEBATE_SCHEDULED):
+    notice = Notice.objects.create(petition=petition, kind=kind)
+    notice_fanout_chunk(notice_id=notice.pk)
+    return notice
+
+
+def test_two_senders_claim_different_deliveries(petition, creator, signers):
+    notice = _fanned_out(petition)
+    first = notices_module.notice_deliveries_claim(notice_id=notice.pk, limit=4)
+    second = notices_module.notice_deliveries_claim(notice_id=notice.pk, limit=4)
+    assert len(first) == 4 and len(second) == 2 and not set(first) & set(second)
+    assert notice.deliveries.filter(state=DeliveryState.SENDING).count() == 6
+    # Claimed deliveries are nobody else's: a third sender gets nothing and sends nothing.
+    assert notice_send_batch(notice_id=notice.pk)["sent"] == 0
+    assert mail.outbox == []
+
+
+def test_a_dead_senders_claims_go_back_to_the_queue_when_the_lease_runs_out(petition, creator, signers):
+    notice = _fanned_out(petition)
+    claimed = notices_module.notice_deliveries_claim(notice_id=notice.pk, limit=3)  # then the worker dies
+    assert notice_send_batch(notice_id=notice.pk)["sent"] == 3  # the other three
+    assert not notices_module.notice_complete(notice_id=notice.pk)  # three are still claimed
+    with time_machine.travel(timezone.now() + notices_module.DELIVERY_LEASE - timedelta(seconds=5)):
+        assert notice_send_batch(notice_id=notice.pk)["sent"] == 0
+    with time_machine.travel(timezone.now() + notices_module.DELIVERY_LEASE + timedelta(seconds=1)):
+        assert notice_send_batch(notice_id=notice.pk)["sent"] == 3
+    assert sorted(notice.deliveries.filter(state=DeliveryState.SENT).values_list("pk", flat=True)) == sorted(
+        notice.deliveries.values_list("pk", flat=True)
+    )
+    assert set(claimed) <= set(notice.deliveries.values_list("pk", flat=True))
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        notice.deliveries.values_list("signature__email", flat=True)
+    )
+
+
+def test_the_task_comes_back_when_another_senders_lease_would_run_out(petition, creator, signers):
+    notice = _fanned_out(petition)
+    notices_module.notice_deliveries_claim(notice_id=notice.pk, limit=2)
+    started = timezone.now()
+    result = notice_dispatch(notice_id=notice.pk)
+    assert result["done"] is False and len(mail.outbox) == 4
+    assert (
+        started + notices_module.DELIVERY_LEASE
+        < result["again_at"]
+        < started + notices_module.DELIVERY_LEASE + (timedelta(seconds=10))
+    )
+
+
+def test_a_sender_past_its_send_window_puts_the_rest_back(petition, creator, signers, monkeypatch):
+    notice = _fanned_out(petition)
+    monkeypatch.setattr(notices_module, "DELIVERY_SEND_WINDOW", timedelta(seconds=-1))
+    assert notice_send_batch(notice_id=notice.pk)["sent"] == 0
+    assert set(notice.deliveries.values_list("state", flat=True)) == {DeliveryState.QUEUED}
+    monkeypatch.undo()
+    assert notice_send_batch(notice_id=notice.pk)["sent"] == 6
+
+
+def test_completion_recounts_the_progress_counters_from_the_deliveries(petition, creator, signers):
+    notice = _fanned_out(petition)
+    assert notice_send_batch(notice_id=notice.pk)["sent"] == 6
+    # As if a worker had died between sending and adding its batch to the counters.
+    Notice.objects.filter(pk=notice.pk).update(sent_count=2)
+    assert notices_module.notice_complete(notice_id=notice.pk)
+    notice.refresh_from_db()
+    assert (notice.state, notice.sent_count, notice.failed_count, notice.skipped_count) == (
+        NoticeState.COMPLETED,
+        6,
+        0,
+        0,
+    )

@@ -185,6 +185,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- Email. EMAIL_URL is e.g. smtp://user:pass@host:587 or smtp+tls://…; consolemail:// prints to stdout.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP operation may block: bounds one message's send, which the bulk email lease relies on.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Tasks sending one notice side by side (each claims its own batches of recipients; see petitions.services.notices).
+NOTICE_SENDERS = env.int("NOTICE_SENDERS", default=2)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Petitions <no-reply@petitions.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -12,17 +12,19 @@ Lifecycle
 - Staff pause, resume and cancel a notice between batches; "Pause bulk email" (SiteSettings.disable_notifications)
   holds every notice.
 
-Exactly once: every email is claimed, sent and recorded in ONE short transaction of its own. The delivery row is
-locked (SELECT … FOR UPDATE SKIP LOCKED) while the message goes over SMTP and marked sent in the same
-transaction, so no two workers ever send the same delivery, and a sent delivery is never picked again. The one
-residual window is a worker killed after the SMTP server accepted the message (its reply to DATA) and before
-the COMMIT: the transaction rolls back and that single message is sent again by the next run. To make even that
-duplicate harmless each message carries a Message-ID made from the notice and signature ids, the same on both
-sends, which mail systems use to recognise a repeat.
+Exactly once: a sender takes a batch of deliveries with one short transaction (SELECT … FOR UPDATE SKIP LOCKED,
+then state queued → sending with `claimed_at`: a lease), so no two senders ever hold the same delivery. It then
+sends them one by one over one SMTP connection and records each as sent with its own committed UPDATE the
+moment the server has accepted it, so a sent delivery is never picked again. A sender stops sending its claimed
+rows after DELIVERY_SEND_WINDOW and puts the rest back; rows whose lease (DELIVERY_LEASE) ran out unrecorded
+(their worker died) go back to the queue. The one residual window is a worker killed after the SMTP server
+accepted a message (its reply to DATA) and before that UPDATE commits: that single message is sent again once
+the lease runs out. To make even that duplicate harmless each message carries a Message-ID made from the notice
+and signature ids, the same on both sends, which mail systems use to recognise a repeat.
 
-Throttle: a counter per wall-clock second in the shared cache (Redis in production), taken one token per
-email before it is sent, so all workers together send at most SiteSettings.bulk_email_rate emails in any
-clock second. Addresses are never logged: only notice, delivery and signature ids and SMTP reply codes.
+Throttle: a counter per wall-clock second in the shared cache (Redis in production), taken a batch's worth of
+tokens before its deliveries are claimed, so all workers together send at most SiteSettings.bulk_email_rate
+emails in any clock second. Addresses are never logged: only notice, delivery and signature ids and SMTP reply codes.
 """
 
 import logging
@@ -38,7 +40,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
@@ -77,6 +79,12 @@ NOTICE_STALL_AFTER = timedelta(minutes=2)
 #: outlives the Redis visibility timeout (6 hours) and is redelivered.
 NIGHT_REQUEUE_MAX = timedelta(hours=1)
 LONDON = ZoneInfo("Europe/London")
+#: A sender claims a batch of deliveries (state sending) and must record each one within this lease; claimed
+#: rows still unrecorded after it (the sender's worker died) go back to the queue.
+DELIVERY_LEASE = timedelta(seconds=90)
+#: A sender stops sending its claimed rows this long after claiming them and puts the rest back, so it never
+#: sends one after its lease could have run out (one message's SMTP exchange is bounded by EMAIL_TIMEOUT).
+DELIVERY_SEND_WINDOW = timedelta(seconds=30)
 
 _ADDRESS_RE = re.compile(r"<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?")
 
@@ -123,20 +131,22 @@ def notice_create(*, petition: Petition, kind: str, source=None, actor=None) -> 
             obj=notice,
             details={"kind": kind, "petition": petition.pk, "source": f"{source_type} {source_id}".strip()},
         )
-        transaction.on_commit(lambda: notice_queue(notice_id=notice.pk))
+        transaction.on_commit(lambda: notice_queue(notice_id=notice.pk, senders=_senders()))
     return notice
 
 
-def notice_queue(*, notice_id: int, eta: datetime | None = None) -> bool:
-    """Queue the notice's task. A broker that is down is logged, not raised: the notice row is the record of
-    the work, and `notices_sweep` queues it once the broker is back."""
+def notice_queue(*, notice_id: int, eta: datetime | None = None, senders: int = 1) -> bool:
+    """Queue `senders` runs of the notice's task (each then queues itself again until the notice is done: that
+    many send side by side, see NOTICE_SENDERS). A broker that is down is logged, not raised: the notice row is
+    the record of the work, and `notices_sweep` queues it once the broker is back."""
     from ..tasks import dispatch_notice
 
     try:
-        if eta is None:
-            dispatch_notice.delay(notice_id)
-        else:
-            dispatch_notice.apply_async((notice_id,), eta=eta)
+        for _ in range(max(1, senders)):
+            if eta is None:
+                dispatch_notice.delay(notice_id)
+            else:
+                dispatch_notice.apply_async((notice_id,), eta=eta)
     except (
         KombuError,
         OSError,
@@ -146,6 +156,10 @@ def notice_queue(*, notice_id: int, eta: datetime | None = None) -> bool:
         )
         return False
     return True
+
+
+def _senders() -> int:
+    return getattr(settings, "NOTICE_SENDERS", 2)
 
 
 # --- Fan-out: one delivery row per recipient -------------------------------------------------------------------
@@ -339,9 +353,35 @@ def _due(now) -> Q:
     return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
 
 
+def notice_leases_expire(*, notice_id: int, now: datetime | None = None) -> int:
+    """Put back in the queue the deliveries a sender claimed more than DELIVERY_LEASE ago without recording
+    them (its worker died). Returns how many."""
+    now = now or timezone.now()
+    return NoticeDelivery.objects.filter(
+        notice_id=notice_id, state=DeliveryState.SENDING, claimed_at__lt=now - DELIVERY_LEASE
+    ).update(state=DeliveryState.QUEUED, claimed_at=None)
+
+
+def notice_deliveries_claim(*, notice_id: int, limit: int, now: datetime | None = None) -> list[int]:
+    """Claim up to `limit` due deliveries (lowest signature ids first) for this sender: one short transaction
+    that moves them from queued to sending. SKIP LOCKED lets several senders claim side by side."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            NoticeDelivery.objects.select_for_update(skip_locked=True)
+            .filter(_due(now), notice_id=notice_id, state=DeliveryState.QUEUED)
+            .order_by("signature_id")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            NoticeDelivery.objects.filter(pk__in=ids).update(state=DeliveryState.SENDING, claimed_at=now)
+    return ids
+
+
 def notice_send_batch(*, notice_id: int, batch_size: int = 100) -> dict:
-    """Send up to `batch_size` of the notice's due deliveries over one SMTP connection, each claimed, sent and
-    recorded in a transaction of its own (see the module's note on exactly-once).
+    """Send up to `batch_size` of the notice's due deliveries over one SMTP connection (see the module's note
+    on exactly-once): take that many throttle tokens, claim as many deliveries, then send them one by one, each
+    recorded as sent by its own committed UPDATE as soon as the server has accepted it.
 
     Returns {"state", "sent", "failed", "skipped", "retrying", "claimed" (deliveries dealt with),
     "held" ("" or why nothing may be sent now: "paused" for the site switch or a rate of 0, "night", "throttled",
@@ -372,24 +412,45 @@ def notice_send_batch(*, notice_id: int, batch_size: int = 100) -> dict:
         result["held"], result["wait_until"] = "night", opens
         return result
 
+    notice_leases_expire(notice_id=notice_id)
+    now = timezone.now()
+    granted = notice_rate_take(rate=site.bulk_email_rate, wanted=batch_size)
+    if not granted:
+        if not NoticeDelivery.objects.filter(
+            _due(now), notice_id=notice_id, state=DeliveryState.QUEUED
+        ).exists():
+            return result  # nothing to send anyway
+        result["held"] = "throttled"
+        result["wait_until"] = datetime.fromtimestamp(int(now.timestamp()) + 1, tz=now.tzinfo)
+        return result
+    ids = notice_deliveries_claim(notice_id=notice_id, limit=granted, now=now)
+    if not ids:
+        return result
+    claimed_at = time.monotonic()
+    deliveries = list(
+        NoticeDelivery.objects.filter(pk__in=ids).select_related("signature").order_by("signature_id")
+    )
     source = notice_source(notice=notice)
     connection = get_connection()
+    skipped: list[int] = []
+    unsent = list(deliveries)
     try:
-        for _ in range(batch_size):
-            outcome = _deliver_next(
-                notice=notice, source=source, connection=connection, rate=site.bulk_email_rate
+        while unsent:
+            if time.monotonic() - claimed_at > DELIVERY_SEND_WINDOW.total_seconds():
+                break  # well inside the lease: what is left goes back to the queue below
+            delivery = unsent.pop(0)
+            signature = delivery.signature
+            if _skip_reason(signature):
+                skipped.append(delivery.pk)
+                result["claimed"] += 1
+                result["skipped"] += 1
+                continue
+            kind, wait_until = _deliver(
+                notice=notice, delivery=delivery, signature=signature, source=source, connection=connection
             )
-            if outcome is None:
-                break
-            kind, wait_until = outcome
-            if kind == "throttled":
-                result["held"], result["wait_until"] = "throttled", wait_until
-                break
             result["claimed"] += 1
             if kind == _Outcome.SENT:
                 result["sent"] += 1
-            elif kind == "skipped":
-                result["skipped"] += 1
             elif kind in (_Outcome.PERMANENT, "gave_up"):
                 result["failed"] += 1
             else:
@@ -398,80 +459,89 @@ def notice_send_batch(*, notice_id: int, batch_size: int = 100) -> dict:
                 # The mail server is down or dropped us: the rest of the batch would fail the same way.
                 result["held"], result["wait_until"] = "connection", wait_until
                 break
+        if (
+            not result["held"]
+            and not unsent
+            and len(ids) == granted < batch_size
+            and NoticeDelivery.objects.filter(
+                _due(now), notice_id=notice_id, state=DeliveryState.QUEUED
+            ).exists()
+        ):
+            # The rate, not the queue, cut this batch short: the caller waits for the next second.
+            result["held"] = "throttled"
+            result["wait_until"] = datetime.fromtimestamp(int(now.timestamp()) + 1, tz=now.tzinfo)
     finally:
         try:
             connection.close()
         except Exception:  # noqa: BLE001 - the messages are recorded; a failing QUIT changes nothing
             logger.warning("Notice %s: closing the SMTP connection failed.", notice_id)
+        if skipped:
+            NoticeDelivery.objects.filter(pk__in=skipped, state=DeliveryState.SENDING).update(
+                state=DeliveryState.SKIPPED, claimed_at=None
+            )
+        if unsent:
+            # Not tried: back to the queue as they were.
+            NoticeDelivery.objects.filter(pk__in=[d.pk for d in unsent], state=DeliveryState.SENDING).update(
+                state=DeliveryState.QUEUED, claimed_at=None
+            )
+        if result["sent"] or result["failed"] or result["skipped"]:
+            # Progress for the admin, one UPDATE a batch; notice_complete recounts them from the deliveries.
+            Notice.objects.filter(pk=notice_id).update(
+                sent_count=F("sent_count") + result["sent"],
+                failed_count=F("failed_count") + result["failed"],
+                skipped_count=F("skipped_count") + result["skipped"],
+            )
     return result
 
 
-def _deliver_next(*, notice, source, connection, rate):
-    """Claim one due delivery, send it and record the result, in one transaction. Returns None when no
-    delivery is due, else (what happened, when to come back)."""
+def _deliver(*, notice, delivery, signature, source, connection):
+    """Send one claimed delivery and record what happened at once (autocommit): sent, failed, or queued again
+    for a retry. Returns (what happened, when to come back)."""
     now = timezone.now()
-    with transaction.atomic():
-        delivery = (
-            NoticeDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("signature")
-            .filter(_due(now), notice_id=notice.pk, state=DeliveryState.QUEUED)
-            .order_by("signature_id")
-            .first()
-        )
-        if delivery is None:
-            return None
-        signature = delivery.signature
-        if _skip_reason(signature):
-            delivery.state = DeliveryState.SKIPPED
-            delivery.save(update_fields=["state"])
-            Notice.objects.filter(pk=notice.pk).update(skipped_count=F("skipped_count") + 1)
-            return "skipped", None
-        if not notice_rate_take(rate=rate):
-            # Leaves the row as it was (the transaction writes nothing); the caller waits for the next second.
-            return "throttled", datetime.fromtimestamp(int(now.timestamp()) + 1, tz=now.tzinfo)
-        try:
-            connection.open()  # opens the batch's one connection the first time, then does nothing
-            _notice_message(notice=notice, signature=signature, source=source, connection=connection).send()
-        except (smtplib.SMTPException, OSError) as error:
-            kind, reply = _classify(error)
-        else:
-            kind, reply = _Outcome.SENT, ""
-        return _record(notice=notice, delivery=delivery, signature=signature, kind=kind, reply=reply, now=now)
+    try:
+        connection.open()  # opens the batch's one connection the first time, then does nothing
+        _notice_message(notice=notice, signature=signature, source=source, connection=connection).send()
+    except (smtplib.SMTPException, OSError) as error:
+        kind, reply = _classify(error)
+    else:
+        kind, reply = _Outcome.SENT, ""
+    return _record(delivery=delivery, signature=signature, kind=kind, reply=reply, now=now)
 
 
-def _record(*, notice, delivery, signature, kind, reply, now):
+def _record(*, delivery, signature, kind, reply, now):
+    deliveries = NoticeDelivery.objects.filter(pk=delivery.pk)
+    attempts = delivery.attempts + 1
     if kind == _Outcome.SENT:
-        delivery.state, delivery.sent_at, delivery.error = DeliveryState.SENT, now, ""
-        delivery.attempts += 1
-        delivery.save(update_fields=["state", "sent_at", "attempts", "error"])
-        Notice.objects.filter(pk=notice.pk).update(sent_count=F("sent_count") + 1)
+        deliveries.update(state=DeliveryState.SENT, sent_at=now, attempts=attempts, error="", claimed_at=None)
         return kind, None
-    delivery.attempts += 1
-    delivery.error = reply
     if kind == _Outcome.PERMANENT:
-        delivery.state = DeliveryState.FAILED
-        delivery.save(update_fields=["state", "attempts", "error"])
-        Notice.objects.filter(pk=notice.pk).update(failed_count=F("failed_count") + 1)
-        Signature.objects.filter(pk=signature.pk).update(
-            email_failed_at=now, email_failure=reply, updated_at=now
+        with transaction.atomic():
+            deliveries.update(state=DeliveryState.FAILED, attempts=attempts, error=reply, claimed_at=None)
+            Signature.objects.filter(pk=signature.pk).update(
+                email_failed_at=now, email_failure=reply, updated_at=now
+            )
+        logger.warning(
+            "Notice %s, signature %s: permanent failure %s", delivery.notice_id, signature.pk, reply[:3]
         )
-        logger.warning("Notice %s, signature %s: permanent failure %s", notice.pk, signature.pk, reply[:3])
         return kind, None
-    retry_at = now + _retry_delay(delivery.attempts)
-    if delivery.attempts >= MAX_ATTEMPTS:
-        delivery.state, delivery.next_attempt_at = DeliveryState.FAILED, None
-        delivery.save(update_fields=["state", "attempts", "error", "next_attempt_at"])
-        Notice.objects.filter(pk=notice.pk).update(failed_count=F("failed_count") + 1)
+    retry_at = now + _retry_delay(attempts)
+    if attempts >= MAX_ATTEMPTS:
+        deliveries.update(
+            state=DeliveryState.FAILED, attempts=attempts, error=reply, next_attempt_at=None, claimed_at=None
+        )
         logger.warning(
             "Notice %s, signature %s: gave up after %s temporary failures",
-            notice.pk,
+            delivery.notice_id,
             signature.pk,
             MAX_ATTEMPTS,
         )
         return ("gave_up" if kind == _Outcome.CONNECTION else _Outcome.PERMANENT), retry_at
-    delivery.next_attempt_at = retry_at
-    delivery.save(update_fields=["attempts", "error", "next_attempt_at"])
-    logger.info("Notice %s, signature %s: temporary failure, retrying later", notice.pk, signature.pk)
+    deliveries.update(
+        state=DeliveryState.QUEUED, attempts=attempts, error=reply, next_attempt_at=retry_at, claimed_at=None
+    )
+    logger.info(
+        "Notice %s, signature %s: temporary failure, retrying later", delivery.notice_id, signature.pk
+    )
     return kind, retry_at
 
 
@@ -485,11 +555,19 @@ def notice_complete(*, notice_id: int) -> bool:
     notice = Notice.objects.select_for_update().filter(pk=notice_id).first()
     if notice is None or notice.state not in NOTICE_ACTIVE_STATES:
         return notice is not None and notice.state == NoticeState.COMPLETED
-    if notice.fanout_done_at is None or notice.deliveries.filter(state=DeliveryState.QUEUED).exists():
+    if (
+        notice.fanout_done_at is None
+        or notice.deliveries.filter(state__in=(DeliveryState.QUEUED, DeliveryState.SENDING)).exists()
+    ):
         return False
+    # The counters move a batch at a time; a worker killed mid-batch leaves them short, so recount them here.
+    counts = dict(notice.deliveries.values_list("state").annotate(n=Count("pk")).order_by())
+    notice.sent_count = counts.get(DeliveryState.SENT, 0)
+    notice.failed_count = counts.get(DeliveryState.FAILED, 0)
+    notice.skipped_count = counts.get(DeliveryState.SKIPPED, 0)
     notice.state = NoticeState.COMPLETED
     notice.completed_at = timezone.now()
-    notice.save(update_fields=["state", "completed_at"])
+    notice.save(update_fields=["state", "completed_at", "sent_count", "failed_count", "skipped_count"])
     audit_log_record(
         actor=None,
         action="notice.complete",
@@ -548,10 +626,16 @@ def notice_dispatch(
         ):
             if notice_complete(notice_id=notice_id):
                 return {"state": NoticeState.COMPLETED, "done": True, "again_at": None}
-            # Only deliveries waiting to retry, or in flight on another worker: come back when one is due.
-            next_at = NoticeDelivery.objects.filter(
-                notice_id=notice_id, state=DeliveryState.QUEUED
-            ).aggregate(at=Min("next_attempt_at"))["at"]
+            # Only deliveries waiting to retry, or claimed by another sender: come back when one is due, or when
+            # the other sender's lease would run out (if it died).
+            waiting = NoticeDelivery.objects.filter(notice_id=notice_id).aggregate(
+                retry_at=Min("next_attempt_at", filter=Q(state=DeliveryState.QUEUED)),
+                claimed_at=Min("claimed_at", filter=Q(state=DeliveryState.SENDING)),
+            )
+            candidates = [waiting["retry_at"]]
+            if waiting["claimed_at"] is not None:
+                candidates.append(waiting["claimed_at"] + DELIVERY_LEASE + timedelta(seconds=1))
+            next_at = min((c for c in candidates if c is not None), default=None)
             again_at = max(next_at or timezone.now(), timezone.now() + timedelta(seconds=1))
             return _defer(notice_id, again_at, batch["state"])
         if time.monotonic() - started >= time_budget:
@@ -581,7 +665,7 @@ def notices_sweep(now=None) -> list[int]:
     if stalled:
         Notice.objects.filter(pk__in=stalled).update(dispatched_at=now)
         for pk in stalled:
-            transaction.on_commit(lambda pk=pk: notice_queue(notice_id=pk))
+            transaction.on_commit(lambda pk=pk: notice_queue(notice_id=pk, senders=_senders()))
     return stalled
 
 
@@ -625,7 +709,7 @@ def notice_resume(*, notice: Notice, actor) -> Notice:
     notice.dispatched_at = timezone.now()
     notice.save(update_fields=["state", "paused_at", "dispatched_at"])
     audit_log_record(actor=actor, action="notice.resume", obj=notice, details={"sent": notice.sent_count})
-    transaction.on_commit(lambda: notice_queue(notice_id=notice.pk))
+    transaction.on_commit(lambda: notice_queue(notice_id=notice.pk, senders=_senders()))
     return notice
 
 
