@@ -1,4 +1,3 @@
-import datetime
 import secrets
 
 from django.core.cache import cache
@@ -10,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from . import selectors, services
+from .api import api_cache_headers, api_datetime
 from .client_ip import client_ip_address
 from .forms import (
     ActionForm,
@@ -130,13 +130,6 @@ COUNT_JSON_FIELDS = (
 )
 
 
-def _json_time(value) -> str | None:
-    if value is None:
-        return None
-    value = value.astimezone(datetime.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
 @require_safe
 def petition_count_json(request, petition_id: int):
     """The live count (petition.parliament.uk's `count.json`), polled by the petition page. Cached publicly
@@ -149,17 +142,17 @@ def petition_count_json(request, petition_id: int):
         response = JsonResponse(
             {
                 "signature_count": row["signature_count"],
-                "response_threshold_reached_at": _json_time(row["response_threshold_reached_at"]),
-                "government_response_at": _json_time(row["government_response_at"]),
-                "debate_threshold_reached_at": _json_time(row["debate_threshold_reached_at"]),
+                "response_threshold_reached_at": api_datetime(row["response_threshold_reached_at"]),
+                "government_response_at": api_datetime(row["government_response_at"]),
+                "debate_threshold_reached_at": api_datetime(row["debate_threshold_reached_at"]),
                 "scheduled_debate_date": (
                     row["scheduled_debate_date"].isoformat() if row["scheduled_debate_date"] else None
                 ),
-                "debate_outcome_at": _json_time(row["debate_outcome_at"]),
+                "debate_outcome_at": api_datetime(row["debate_outcome_at"]),
                 "debated": row["debate_state"] == DebateState.DEBATED,
             }
         )
-        response["Cache-Control"] = f"max-age={interval}, stale-while-revalidate={2 * interval}"
+        return api_cache_headers(response, interval=interval)
     response["Access-Control-Allow-Origin"] = "*"
     return response
 
