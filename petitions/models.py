@@ -863,7 +863,9 @@ class NoticeDelivery(models.Model):
         null=True, blank=True, help_text="Not before (temporary failures)."
     )
     sent_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a sender claimed it (state sending).")
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sender claimed it (state sending)."
+    )
     error = models.CharField(max_length=200, blank=True, help_text="The last SMTP reply (no address).")
 
     class Meta:
