@@ -80,8 +80,8 @@ def parse_args():
         "--extra-tasks",
         type=int,
         default=int(env("BENCH_EMAIL_EXTRA_TASKS", 0)),
-        help="an experiment, off by default: queue this many more dispatch_notice tasks per notice, so that "
-        "several worker processes send one notice at once (the site queues one)",
+        help="an experiment, off by default: queue this many more dispatch_notice tasks per notice than the "
+        "site's NOTICE_SENDERS (2), so that more worker processes send one notice at once",
     )
     parser.add_argument("--keep-db", action="store_true", help=f"leave {DATABASE} behind for inspection")
     return parser.parse_args()
@@ -497,6 +497,8 @@ def main() -> None:
         if not args.keep_db:
             database_drop(args.postgres, DATABASE)
 
+    from django.conf import settings
+
     summary = {
         "emails_per_s": plain["emails_per_s"],
         "duplicates": plain["duplicates"],
@@ -509,7 +511,7 @@ def main() -> None:
         "config": {
             "signers": args.signers,
             "bulk_email_rate": args.rate,
-            "dispatch_tasks_per_notice": 1 + args.extra_tasks,
+            "dispatch_tasks_per_notice": settings.NOTICE_SENDERS + args.extra_tasks,
             "celery_worker": f"prefork, concurrency {args.concurrency}",
             "smtp_server": "aiosmtpd in the benchmark process (a thread)",
             "cpus": os.cpu_count(),
