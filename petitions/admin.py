@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Case, Count, DateTimeField, F, Q, When
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -44,6 +44,7 @@ from .models import (
     Region,
     Rejection,
     RejectionReason,
+    ResponseState,
     Signature,
     SiteSettings,
     Topic,
@@ -357,6 +358,17 @@ class ModerationForm(forms.Form):
         return cleaned
 
 
+def _is_response_autocomplete(request) -> bool:
+    """The petition autocomplete of the government response form."""
+    match = getattr(request, "resolver_match", None)
+    return (
+        match is not None
+        and match.url_name == "autocomplete"
+        and request.GET.get("app_label") == "responses"
+        and request.GET.get("model_name") == "governmentresponse"
+    )
+
+
 _DONE = {
     "publish": "Petition published.",
     "reject": "Petition rejected.",
@@ -453,6 +465,17 @@ class PetitionAdmin(AuditedAdminMixin, PetitionIdSearchMixin, admin.ModelAdmin):
         if request.GET.get(ModerationQueueFilter.parameter_name) in _queue_buckets(timezone.now()):
             return ("waiting_since", "pk")  # the moderation queue: oldest first
         return super().get_ordering(request)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if _is_response_autocomplete(request):
+            # Choosing a response's petition: those awaiting a response first, the longest waiting first.
+            awaiting_since = Case(
+                When(response_state=ResponseState.AWAITING, then=F("response_threshold_reached_at")),
+                output_field=DateTimeField(),
+            )
+            queryset = queryset.order_by(awaiting_since.asc(nulls_last=True), "-created_at", "-pk")
+        return queryset, may_have_duplicates
 
     @admin.display(description="Days waiting", ordering="waiting_since")
     def days_waiting(self, obj):

@@ -4,9 +4,10 @@
 Roles (cf. e-petitions' moderator / reviewer / sysadmin, split here by the work each team does):
 - Moderators: moderate petitions (publish, reject, flag, dormant, restore, take down), edit petition details,
   review signatures, read the audit log.
-- Reviewers: read petitions, rejections, the audit log, responses and parliamentary business; change nothing.
+- Reviewers: read petitions, rejections, the audit log, responses (and their revisions) and parliamentary
+  business; change nothing.
   Not signatures: they hold signers' personal data, which reviewing petitions does not need.
-- Response editors: write government responses and consultations.
+- Response editors: write and publish government responses (and read their revisions) and consultations.
 - Debate editors: record debates and other parliamentary business.
 - Sysadmins: everything in the petitions, responses and debates apps, read-only users/groups, and the
   login-lockout records (to unlock someone).
@@ -65,12 +66,13 @@ STAFF_GROUPS: dict[str, list[str]] = {
             "department",
             "topic",
         ),
-        *_perms("responses", ("view",), "governmentresponse", "consultation"),
+        *_perms("responses", ("view",), "governmentresponse", "governmentresponserevision", "consultation"),
         *_perms("debates", ("view",), "parliamentaryevent", "otherbusiness"),
     ],
     RESPONSE_EDITORS: [
         *_perms("petitions", ("view",), "petition", "department"),
         *_perms("responses", ("add", "change", "view"), "governmentresponse"),
+        *_perms("responses", ("view",), "governmentresponserevision"),
         *_perms("responses", _CRUD, "consultation"),
         *_perms("petitions", ("view", "change"), "notice"),
     ],
@@ -106,7 +108,8 @@ STAFF_GROUPS: dict[str, list[str]] = {
             "notice",
             "noticedelivery",
         ),
-        *_perms("responses", _CRUD, "governmentresponse", "consultation"),
+        # Revisions are read-only in the admin whatever the permissions (GovernmentResponseRevisionAdmin).
+        *_perms("responses", _CRUD, "governmentresponse", "governmentresponserevision", "consultation"),
         *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),
         *_perms("auth", ("view",), "user", "group"),
         *_perms("axes", ("view", "delete"), "accessattempt"),
