@@ -16,7 +16,7 @@ from django.utils import timezone
 from petitions.groups import RESPONSE_EDITORS
 from petitions.models import Notice, NoticeKind, NoticeState, Petition, ResponseState
 from petitions.services import NotAllowed, TransitionError, audit_log_record, is_sysadmin, notice_create
-from petitions.services.moderation import _group_names
+from petitions.services.moderation import staff_group_names
 
 from .models import GovernmentResponse, GovernmentResponseRevision, ResponseStatus
 
@@ -32,7 +32,7 @@ class ResponseTransitionError(TransitionError):
 def is_response_editor(user) -> bool:
     """May write and publish government responses: a Response editor or a Sysadmin."""
     active = user is not None and getattr(user, "is_authenticated", False) and user.is_active
-    return active and (is_sysadmin(user) or RESPONSE_EDITORS in _group_names(user))
+    return active and (is_sysadmin(user) or RESPONSE_EDITORS in staff_group_names(user))
 
 
 def _require_editor(actor, doing: str) -> None:

@@ -75,7 +75,7 @@ class NotAllowed(TransitionError):
 # --- Roles ----------------------------------------------------------------------------------------
 
 
-def _group_names(user) -> frozenset:
+def staff_group_names(user) -> frozenset:
     # Cached on the user object for the request, as Django caches permissions (`_perm_cache`).
     names = getattr(user, "_staff_group_names", None)
     if names is None:
@@ -90,12 +90,12 @@ def _active(user) -> bool:
 
 def is_sysadmin(user) -> bool:
     """A superuser or a member of the Sysadmins group."""
-    return _active(user) and (user.is_superuser or SYSADMINS in _group_names(user))
+    return _active(user) and (user.is_superuser or SYSADMINS in staff_group_names(user))
 
 
 def is_moderator(user) -> bool:
     """May moderate petitions: a Moderator or a Sysadmin."""
-    return _active(user) and (is_sysadmin(user) or MODERATORS in _group_names(user))
+    return _active(user) and (is_sysadmin(user) or MODERATORS in staff_group_names(user))
 
 
 def _require_moderator(actor, doing: str) -> None:
