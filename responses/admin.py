@@ -300,7 +300,7 @@ class ConsultationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     formfield_overrides = HTTPS_URL_FIELDS
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("title", "summary", "department", "url")}),
+        (None, {"fields": ("title", "summary", "details", "department", "url")}),
         ("Dates", {"fields": ("opens_at", "closes_at", "created_at", "updated_at")}),
         ("Linked to", {"fields": ("petitions", "responses")}),
     )

@@ -1,5 +1,11 @@
 """Public pages of the responses app."""
 
+from django.urls import path
+
+from . import views
+
 app_name = "responses"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("consultations", views.consultation_list, name="consultations"),
+]

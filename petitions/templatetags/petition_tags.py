@@ -122,20 +122,28 @@ STAFF_QUEUE_LIMIT = 20
 @register.simple_tag
 def staff_queues(user) -> list[dict]:
     """The admin home page's queues, for staff who may see petitions: awaiting a government response and
-    awaiting a debate decision, longest waiting first, with days waiting."""
+    awaiting a debate decision, longest waiting first, with days waiting; responses waiting longer than the
+    site's limit (SiteSettings.response_overdue_months) are flagged overdue."""
     from petitions import selectors
+    from responses.selectors import response_overdue_cutoff
 
     if not user.has_perm("petitions.view_petition"):
         return []
     today = timezone.localdate()
     queues = []
-    for title, rows, field in (
+    for title, rows, field, overdue_before in (
         (
             "Awaiting a government response",
             selectors.petitions_awaiting_response,
             "response_threshold_reached_at",
+            response_overdue_cutoff(),
         ),
-        ("Awaiting a debate decision", selectors.petitions_awaiting_debate, "debate_threshold_reached_at"),
+        (
+            "Awaiting a debate decision",
+            selectors.petitions_awaiting_debate,
+            "debate_threshold_reached_at",
+            None,
+        ),
     ):
         petitions = list(rows(limit=STAFF_QUEUE_LIMIT + 1))
         queues.append(
@@ -143,9 +151,31 @@ def staff_queues(user) -> list[dict]:
                 "title": title,
                 "more": len(petitions) > STAFF_QUEUE_LIMIT,
                 "petitions": [
-                    {"petition": p, "days": (today - timezone.localdate(getattr(p, field))).days}
+                    {
+                        "petition": p,
+                        "days": (today - timezone.localdate(getattr(p, field))).days,
+                        "overdue": overdue_before is not None and getattr(p, field) < overdue_before,
+                    }
                     for p in petitions[:STAFF_QUEUE_LIMIT]
                 ],
             }
         )
     return queues
+
+
+@register.filter
+def consultation_state(consultation, now=None) -> str:
+    """ "open", "upcoming" or "closed" at `now`, with the same bounds as the /consultations status filter."""
+    now = now or timezone.now()
+    if consultation.closes_at <= now:
+        return "closed"
+    if consultation.opens_at > now:
+        return "upcoming"
+    return "open"
+
+
+@register.filter
+def http_url(value) -> str:
+    """The URL if it is http(s), else "": a staff-typed link never becomes a `javascript:` or `data:` href."""
+    value = str(value or "").strip()
+    return value if value.lower().startswith(("https://", "http://")) else ""
