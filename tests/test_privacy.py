@@ -112,6 +112,8 @@ def test_no_public_page_shows_a_signers_email_postcode_or_ip(client, signed):
     for expected in (
         f"/petitions/{petition.pk}",
         f"/petitions/{petition.pk}/count.json",
+        f"/petitions/{petition.pk}.json",
+        "/consultations",
         f"/petitions/{petition.pk}/map",
         f"/signatures/{signature.pk}/confirm",
         f"/signatures/{signature.pk}/unsubscribe",
