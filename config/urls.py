@@ -5,6 +5,9 @@ urlpatterns = [
     path("admin/responses/", include("responses.admin_urls")),
     path("admin/", admin.site.urls),
     path("", include("responses.urls")),
+    path("", include("debates.urls_browse")),
+    path("", include("debates.urls_constituencies")),
+    path("", include("debates.urls_alerts")),
     path("", include("petitions.urls")),
 ]
 

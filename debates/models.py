@@ -60,8 +60,12 @@ class ParliamentaryEvent(models.Model):
     transcript_url = models.URLField(max_length=500, blank=True)
     video_url = models.URLField(max_length=500, blank=True)
     debate_pack_url = models.URLField(max_length=500, blank=True)
+    public_engagement_url = models.URLField(max_length=500, blank=True)
+    debate_summary_url = models.URLField(max_length=500, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     outcome_reason = models.TextField(blank=True, help_text="Why it was not debated.")
+    overview = models.TextField(blank=True, help_text="Markdown: what was said, once debated.")
+    outcome_at = models.DateTimeField(null=True, blank=True, help_text="When the outcome was recorded.")
     petitions = models.ManyToManyField(Petition, blank=True, related_name="parliamentary_events")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -97,3 +101,58 @@ class OtherBusiness(models.Model):
 
     def __str__(self):
         return self.subject
+
+
+class AlertState(models.TextChoices):
+    PENDING = "pending", "Waiting for the address to be confirmed"
+    ACTIVE = "active", "Confirmed"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+
+class ConstituencyAlert(models.Model):
+    """An email address (typically an MP's office) subscribed to a weekly digest about one constituency:
+    double opt-in, one-click unsubscribe. Tokens are long and random; the address is never in a URL."""
+
+    email = models.EmailField(max_length=254)
+    constituency = models.ForeignKey(Constituency, on_delete=models.CASCADE, related_name="alerts")
+    state = models.CharField(max_length=20, choices=AlertState.choices, default=AlertState.PENDING)
+    confirm_token = models.CharField(max_length=64, unique=True)
+    unsubscribe_token = models.CharField(max_length=64, unique=True)
+    confirmation_emails = models.PositiveSmallIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    #: Petition ids already reported, per threshold ("100", "1000"), so each crossing is reported once.
+    reported = models.JSONField(default=dict, blank=True)
+    last_digest_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["email", "constituency"], name="constituency_alert_unique"),
+        ]
+        indexes = [models.Index(fields=["state", "constituency"], name="constituency_alert_state")]
+
+    def __str__(self):
+        return f"Alert {self.pk} on {self.constituency_id}: {self.state}"
+
+
+class AlertDigest(models.Model):
+    """One week's digest for one alert: the record that makes it sent once (claimed, sent, recorded)."""
+
+    alert = models.ForeignKey(ConstituencyAlert, on_delete=models.CASCADE, related_name="digests")
+    week = models.DateField(help_text="Monday (London) of the week the digest covers.")
+    state = models.CharField(max_length=10, default="queued")
+    content = models.JSONField(default=dict, blank=True, help_text="What the digest says, fixed when queued.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["alert", "week"], name="alert_digest_unique")]
+        indexes = [models.Index(fields=["state", "week"], name="alert_digest_state")]
+
+    def __str__(self):
+        return f"Digest for alert {self.alert_id}, week of {self.week}: {self.state}"

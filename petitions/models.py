@@ -532,6 +532,10 @@ class ConstituencyPetitionJournal(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["petition", "constituency"], name="constituency_journal_unique")
         ]
+        # Petitions ranked by signatures from one constituency (constituency pages, the debates filter).
+        indexes = [
+            models.Index(fields=["constituency", "-signature_count"], name="constituency_journal_rank")
+        ]
 
     def __str__(self):
         return f"Petition {self.petition_id}, constituency {self.constituency_id}: {self.signature_count}"

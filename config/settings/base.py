@@ -187,6 +187,12 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 # Seconds an SMTP operation may block: bounds one message's send, which the bulk email lease relies on.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Hosts that links on parliamentary events (transcripts, videos, debate packs...) may point to, https only.
+# "*.example" allows any subdomain of example (not example itself).
+PARLIAMENT_LINK_HOSTS = env.list(
+    "PARLIAMENT_LINK_HOSTS",
+    default=["*.parliament.uk", "parliamentlive.tv", "www.youtube.com", "youtu.be", "*.gov.uk"],
+)
 # Tasks sending one notice side by side (each claims its own batches of recipients; see petitions.services.notices).
 NOTICE_SENDERS = env.int("NOTICE_SENDERS", default=2)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Petitions <no-reply@petitions.localhost>")
