@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from petitions.admin_mixins import HTTPS_URL_FIELDS, AuditedAdminMixin, PetitionIdSearchMixin, petition_link
 
+from . import admin_alerts  # noqa: F401 - registers the alert models
 from .models import OtherBusiness, ParliamentaryEvent
 
 

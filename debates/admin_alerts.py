@@ -1,0 +1,1 @@
+"""Admin for constituency alerts and their digests."""
