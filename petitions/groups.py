@@ -10,7 +10,8 @@ Roles (cf. e-petitions' moderator / reviewer / sysadmin, split here by the work 
 - Response editors: write and publish government responses (and read their revisions) and consultations.
 - Debate editors: record debates and other parliamentary business.
 - Sysadmins: everything in the petitions, responses and debates apps, read-only users/groups, and the
-  login-lockout records (to unlock someone).
+  login-lockout records (to unlock someone). Only they see constituency alerts and their digests: alerts hold
+  subscribers' email addresses, which no other role's work needs.
 
 Model permissions cover the admin's pages; the moderation actions themselves check the role (group
 membership) in `petitions.services.moderation` (`is_moderator`, `is_sysadmin`), since some of them (restoring
@@ -111,6 +112,8 @@ STAFF_GROUPS: dict[str, list[str]] = {
         # Revisions are read-only in the admin whatever the permissions (GovernmentResponseRevisionAdmin).
         *_perms("responses", _CRUD, "governmentresponse", "governmentresponserevision", "consultation"),
         *_perms("debates", _CRUD, "parliamentaryevent", "otherbusiness"),
+        # Read-only in the admin whatever the permissions (debates/admin_alerts.py); alerts hold addresses.
+        *_perms("debates", _CRUD, "constituencyalert", "alertdigest"),
         *_perms("auth", ("view",), "user", "group"),
         *_perms("axes", ("view", "delete"), "accessattempt"),
         *_perms("axes", ("view",), "accesslog", "accessfailurelog"),

@@ -180,6 +180,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Constituency alerts: queue the week's digests on Monday morning; send (and retry, and pick up expired
+    # leases and digests held by the pause switch or the night window) every 5 minutes.
+    "debates-alert-digests-queue": {
+        "task": "debates.tasks_alerts.queue_alert_digests",
+        "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+    },
+    "debates-alert-digests-send": {
+        "task": "debates.tasks_alerts.send_alert_digests",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
 }
 
 # --- Email. EMAIL_URL is e.g. smtp://user:pass@host:587 or smtp+tls://…; consolemail:// prints to stdout.
