@@ -75,8 +75,10 @@ def test_mp_office_from_postcode_to_calendar(page, site_url, tmp_path):
     path = tmp_path / "debates.ics"
     download_info.value.save_as(path)
     calendar = icalendar.Calendar.from_ical(path.read_bytes())
-    events = [component for component in calendar.walk("VEVENT")]
-    assert [str(event["SUMMARY"]) for event in events] == ["Westminster Hall debate: MPs debate school nurses"]
+    events = list(calendar.walk("VEVENT"))
+    assert [str(event["SUMMARY"]) for event in events] == [
+        "Westminster Hall debate: MPs debate school nurses"
+    ]
     start = events[0]["DTSTART"]
     assert start.params.get("TZID") == "Europe/London"
     assert start.dt == debate_at and start.dt.astimezone(LONDON).strftime("%H:%M") == "16:30"
