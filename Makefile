@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test bench bench-signing bench-email lint format migrate demo clean
+.PHONY: run test bench bench-signing bench-email bench-debates lint format migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench-signing: $(STAMP)
 bench-email: $(STAMP)
 	@mkdir -p bench/results
 	$(BIN)/python bench/bench_email.py $(BENCH_ARGS)
+
+# Needs PostgreSQL and Redis (BENCH_POSTGRES_URL, BENCH_REDIS_URL); options: BENCH_ARGS="--requests 200 ...".
+bench-debates: $(STAMP)
+	@mkdir -p bench/results
+	$(BIN)/python bench/bench_debates.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -126,7 +126,7 @@ def test_debate_banners_are_kept_beside_the_response_banner(client):
     _response(petition)
     html = _page(client, petition)
     assert "<strong>Government responded</strong>" in html
-    assert "Parliament will debate this petition on 4 July 2022." in html
+    assert "Parliament will debate this petition on Monday 4 July 2022." in html
     petition.debate_state = DebateState.AWAITING
     petition.save(update_fields=["debate_state"])
     assert "This petition will be considered for debate" in _page(client, petition)

@@ -179,3 +179,12 @@ def http_url(value) -> str:
     """The URL if it is http(s), else "": a staff-typed link never becomes a `javascript:` or `data:` href."""
     value = str(value or "").strip()
     return value if value.lower().startswith(("https://", "http://")) else ""
+
+
+@register.filter
+def parliament_link(url) -> str:
+    """The URL if it is https on a host of PARLIAMENT_LINK_HOSTS, else "": links staff typed are checked again
+    when shown, so a bad one already in the database never becomes a href."""
+    from debates.constituency_selectors import parliament_link as checked
+
+    return checked(url or "")
