@@ -77,6 +77,11 @@ class ParliamentaryEvent(models.Model):
     def __str__(self):
         return f"{self.get_kind_display()}: {self.title}"
 
+    def clean(self):
+        from .validators import event_clean
+
+        event_clean(self)
+
     @property
     def lead(self) -> str:
         if self.lead_mp_name:

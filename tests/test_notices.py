@@ -366,7 +366,7 @@ def test_the_emails_say_what_happened(petition, creator):
             "Parliament debated your petition",
             "https://hansard.parliament.uk/debate/1",
         ),
-        NoticeKind.OTHER_BUSINESS: ("The committee wrote to the minister", "Read the *letter*."),
+        NoticeKind.OTHER_BUSINESS: ("The committee wrote to the minister", "Read the letter."),
     }
     for kind, (subject, text) in expectations.items():
         notice = Notice.objects.create(

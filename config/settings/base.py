@@ -180,6 +180,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Ten past midnight (London): scheduled debates whose time has passed, with no outcome yet, become debated.
+    "debates-mark-past-debates-debated": {
+        "task": "debates.tasks.mark_past_debates_debated",
+        "schedule": crontab(hour=0, minute=10),
+    },
     # Constituency alerts: queue the week's digests on Monday morning; send (and retry, and pick up expired
     # leases and digests held by the pause switch or the night window) every 5 minutes.
     "debates-alert-digests-queue": {
@@ -202,7 +207,14 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # "*.example" allows any subdomain of example (not example itself).
 PARLIAMENT_LINK_HOSTS = env.list(
     "PARLIAMENT_LINK_HOSTS",
-    default=["*.parliament.uk", "parliamentlive.tv", "www.youtube.com", "youtu.be", "*.gov.uk"],
+    default=[
+        "*.parliament.uk",
+        "parliamentlive.tv",
+        "www.youtube.com",
+        "youtu.be",
+        "*.gov.uk",
+        "ukparliament.shorthandstories.com",
+    ],
 )
 # Tasks sending one notice side by side (each claims its own batches of recipients; see petitions.services.notices).
 NOTICE_SENDERS = env.int("NOTICE_SENDERS", default=2)
