@@ -57,7 +57,7 @@ LONDON = ZoneInfo("Europe/London")
 ROLES = [SYSADMINS, MODERATORS, REVIEWERS, RESPONSE_EDITORS, DEBATE_EDITORS]
 HOSTS_MESSAGE = (
     "Links must point to a parliament or government site: *.parliament.uk, parliamentlive.tv, www.youtube.com, "
-    "youtu.be or *.gov.uk."
+    "youtu.be, *.gov.uk or ukparliament.shorthandstories.com."
 )
 
 
