@@ -10,7 +10,9 @@ import re
 import pytest
 from django.core import mail
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from debates.models import ConstituencyAlert, EventKind, ParliamentaryEvent
 from petitions.models import Signature, SignatureState
 from petitions.services import signatures_tally
 
@@ -20,15 +22,16 @@ pytestmark = pytest.mark.django_db
 
 IP = "203.0.113.77"
 EMAIL = "Grace.Private+petition@example.org"
-POSTCODE = "SW1A 1AA"
-SECRETS = [EMAIL, EMAIL.lower(), "grace.private", "example.org", POSTCODE, "SW1A1AA", "sw1a 1aa", IP]
+# Not SW1A 1AA: pages may rightly show that one as an example of a postcode.
+POSTCODE = "LS1 4DY"
+SECRETS = [EMAIL, EMAIL.lower(), "grace.private", "example.org", POSTCODE, "LS14DY", "ls1 4dy", IP]
 SIGNER = {
     "uk_citizenship": "on",
     "name": "Grace Private",
     "email": EMAIL,
     "email_confirmation": EMAIL,
     "country": "GB",
-    "postcode": "sw1a1aa",
+    "postcode": "ls14dy",
     "notify_by_email": "on",
 }
 
@@ -94,7 +97,22 @@ def signed(client, django_capture_on_commit_callbacks):
 
 def test_no_public_page_shows_a_signers_email_postcode_or_ip(client, signed):
     petition, signature = signed
-    values = {"petition_id": petition.pk, "signature_id": signature.pk, "stage": "action"}
+    event = ParliamentaryEvent.objects.create(
+        kind=EventKind.WESTMINSTER_HALL_DEBATE, title="MPs debate the night sky", starts_at=timezone.now()
+    )
+    event.petitions.add(petition)
+    # Grace also subscribed to her constituency's alerts with the same address.
+    alert = ConstituencyAlert.objects.create(
+        email=EMAIL, constituency=signature.constituency, confirm_token="c" * 43, unsubscribe_token="u" * 43
+    )
+    values = {
+        "petition_id": petition.pk,
+        "signature_id": signature.pk,
+        "stage": "action",
+        "gss_code": signature.constituency.gss_code,
+        "event_id": event.pk,
+        "alert_id": alert.pk,
+    }
     fetched = []
     for route, name in public_routes():
         path = fill(route, values)
@@ -118,6 +136,12 @@ def test_no_public_page_shows_a_signers_email_postcode_or_ip(client, signed):
         f"/signatures/{signature.pk}/confirm",
         f"/signatures/{signature.pk}/unsubscribe",
         f"/signatures/{signature.pk}/withdraw",
+        f"/constituencies/{signature.constituency.gss_code}",
+        f"/constituencies/{signature.constituency.gss_code}.json",
+        f"/debates/{event.pk}",
+        "/debates.csv",
+        "/debates.ics",
+        f"/alerts/{alert.pk}/unsubscribe",
     ):
         assert expected in fetched
 
@@ -127,7 +151,8 @@ def test_json_and_csv_routes_are_all_covered_by_the_crawl():
     data_routes = [route for route, _ in public_routes() if route.endswith((".json", ".csv"))]
     assert data_routes, "the site has JSON routes"
     for route in data_routes:
-        assert fill(route, {"petition_id": 1, "signature_id": 1, "stage": "action"}) is not None, route
+        values = {"petition_id": 1, "signature_id": 1, "stage": "action", "gss_code": "E1", "event_id": 1}
+        assert fill(route, values) is not None, route
 
 
 def test_emails_never_put_an_address_in_a_url(signed):
