@@ -2,6 +2,7 @@ import secrets
 import time
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -67,6 +68,11 @@ class Constituency(models.Model):
     party = models.CharField(max_length=100, blank=True)
     party_colour = models.CharField(max_length=7, blank=True)
     example_postcode = models.CharField(max_length=8, blank=True)
+    electorate = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Registered electors at the 2024 general election (House of Commons Library).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -364,6 +370,10 @@ class Petition(models.Model):
     anonymized_at = models.DateTimeField(null=True, blank=True)
 
     objects = PetitionQuerySet.as_manager()
+
+    #: PostgreSQL full text of action (weight A), background (B) and additional details (C), kept by a trigger
+    #: (migration 0010); null elsewhere (SQLite searches with LIKE).
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -887,3 +897,21 @@ class NoticeDelivery(models.Model):
 
     def __str__(self):
         return f"Notice {self.notice_id} to signature {self.signature_id}: {self.state}"
+
+
+class PetitionHourlyCount(models.Model):
+    """Signatures a petition gained (or, after invalidations, lost) in one clock hour (UTC), written by the tally
+    in the same transaction as the count: the petition's signature history, and the hour's trending figure."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="hourly_counts")
+    hour = models.DateTimeField(help_text="The start of the hour, UTC.")
+    signature_count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["petition", "hour"], name="petition_hourly_count_unique")
+        ]
+        indexes = [models.Index(fields=["hour", "-signature_count"], name="petition_hourly_trending")]
+
+    def __str__(self):
+        return f"Petition {self.petition_id}, {self.hour:%Y-%m-%d %H}:00: {self.signature_count}"
