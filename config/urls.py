@@ -9,6 +9,9 @@ urlpatterns = [
     path("", include("debates.urls_constituencies")),
     path("", include("debates.urls_alerts")),
     path("", include("petitions.urls")),
+    path("", include("petitions.urls_browse")),
+    path("", include("petitions.urls_api")),
+    path("", include("petitions.urls_history")),
 ]
 
 handler400 = "petitions.views.bad_request"

@@ -1,0 +1,5 @@
+"""Public URLs of the petitions app: browse."""
+
+app_name = "petitions_browse"
+
+urlpatterns: list = []

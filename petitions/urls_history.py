@@ -1,0 +1,5 @@
+"""Public URLs of the petitions app: history."""
+
+app_name = "petitions_history"
+
+urlpatterns: list = []
