@@ -7,7 +7,6 @@ from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from .models import (
-    VISIBLE_STATES,
     ConstituencyPetitionJournal,
     CountryPetitionJournal,
     DebateState,
@@ -102,20 +101,19 @@ def petition_top_countries(*, petition: Petition, limit: int = 10) -> QuerySet:
 
 
 def home_counts() -> dict[str, int]:
-    visible = Petition.objects.filter(state__in=VISIBLE_STATES)
-    return {
-        "open": visible.filter(state=PetitionState.OPEN).count(),
-        "awaiting_response": visible.filter(response_state=ResponseState.AWAITING).count(),
-        "with_response": visible.filter(response_state=ResponseState.RESPONDED).count(),
-        "awaiting_debate": visible.filter(
-            debate_state__in=[DebateState.AWAITING, DebateState.SCHEDULED]
-        ).count(),
-        "debated": visible.filter(debate_state=DebateState.DEBATED).count(),
-    }
+    """Public petitions in each facet of `/petitions` (open, awaiting_response, with_response, awaiting_debate,
+    debated, not_debated...): one query."""
+    from .browse import facet_counts
+
+    return facet_counts()
 
 
 def petitions_popular_open(*, limit: int = 5) -> QuerySet:
-    return Petition.objects.open().order_by("-signature_count", "-opened_at")[:limit]
+    return (
+        Petition.objects.open()
+        .only("id", "action", "signature_count")
+        .order_by("-signature_count", "-opened_at")[:limit]
+    )
 
 
 def petitions_recent_with_response(*, limit: int = 3) -> QuerySet:

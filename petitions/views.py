@@ -36,11 +36,14 @@ from .models import (
 
 @require_safe
 def home(request):
+    from .browse import petitions_trending
+
     return render(
         request,
         "petitions/home.html",
         {
             "counts": selectors.home_counts(),
+            "trending": petitions_trending(limit=3),
             "popular": selectors.petitions_popular_open(),
             "responded": selectors.petitions_recent_with_response(),
             "site": SiteSettings.load(),
@@ -64,7 +67,10 @@ def petition_detail(request, petition_id: int):
         return redirect("petitions:moderation_info", petition_id=petition.pk)
     if petition.state == PetitionState.STOPPED:
         return redirect("petitions:home")
+    from .history import petition_history_chart
+
     site = SiteSettings.load()
+    now = timezone.now()
     return render(
         request,
         "petitions/detail.html",
@@ -75,7 +81,9 @@ def petition_detail(request, petition_id: int):
             "regions": selectors.petition_signatures_by_region(petition=petition),
             "top_constituencies": selectors.petition_top_constituencies(petition=petition),
             "top_countries": selectors.petition_top_countries(petition=petition),
-            "now": timezone.now(),
+            # One query: the hourly tallies (none for a petition that never opened).
+            "history": petition_history_chart(petition=petition, now=now),
+            "now": now,
         },
     )
 
@@ -111,12 +119,16 @@ def moderation_info(request, petition_id: int):
 
 @require_safe
 def petition_map(request, petition_id: int):
+    """Signatures by constituency on a map (hex or geographic, count or share of the electorate, a postcode's
+    constituency highlighted), all chosen by GET parameters: see petitions/map_data.py."""
     from .map_data import petition_map_context
 
-    petition = selectors.petition_get_for_show(petition_id=petition_id)
-    if petition is None or petition.state not in (PetitionState.OPEN, PetitionState.CLOSED):
+    petition = Petition.objects.filter(
+        pk=petition_id, state__in=(PetitionState.OPEN, PetitionState.CLOSED)
+    ).first()
+    if petition is None:
         raise Http404("No such petition")
-    return render(request, "petitions/map.html", petition_map_context(petition=petition))
+    return render(request, "petitions/map.html", petition_map_context(petition=petition, query=request.GET))
 
 
 COUNT_JSON_FIELDS = (

@@ -86,6 +86,12 @@ def reference_data_load() -> dict[str, int]:
         )
 
     mps = {row["PCON24CD"]: row for row in _rows("current-mps-oi.csv")}
+    # Registered electors at the July 2024 general election, written "72,580".
+    electorates = {
+        row["ONS ID"]: int(row["Electorate"].replace(",", ""))
+        for row in _rows("hoc-ge2024-results-by-constituency.csv")
+        if row["Electorate"].strip()
+    }
     for row in _rows("constituencies-2024.csv"):
         mp = mps.get(row["pcon24cd"], {})
         Constituency.objects.update_or_create(
@@ -100,6 +106,7 @@ def reference_data_load() -> dict[str, int]:
                 "party": mp.get("Party name") or row["party_elected_2024"],
                 "party_colour": mp.get("Party bg", ""),
                 "example_postcode": row["example_postcode"],
+                "electorate": electorates.get(row["pcon24cd"]),
             },
         )
 
