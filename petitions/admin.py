@@ -41,6 +41,7 @@ from .models import (
     EmailDomainRule,
     Parliament,
     Petition,
+    PetitionHourlyCount,
     Region,
     Rejection,
     RejectionReason,
@@ -659,6 +660,13 @@ class CountryPetitionJournalAdmin(_JournalAdmin):
     list_display_links = ("id",)
     list_select_related = ("country",)
     search_fields = ("country__name", "=country__code")
+
+
+@admin.register(PetitionHourlyCount)
+class PetitionHourlyCountAdmin(_JournalAdmin):
+    list_display = ("id", petition_link, "hour", "signature_count")
+    list_display_links = ("id",)
+    date_hierarchy = "hour"
 
 
 class RejectionAdminForm(forms.ModelForm):

@@ -96,6 +96,7 @@ STAFF_GROUPS: dict[str, list[str]] = {
             "signature",
             "constituencypetitionjournal",
             "countrypetitionjournal",
+            "petitionhourlycount",
             "rejectionreason",
             "rejection",
             "auditlog",

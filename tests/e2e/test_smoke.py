@@ -17,7 +17,7 @@ def test_a_person_opens_the_home_page_and_a_petition(page, live_server):
 
     page.goto(live_server.url + "/")
     expect(page).to_have_title("Petitions - UK Parliament")
-    page.get_by_role("link", name="Plant a million trees").click()
+    page.get_by_role("link", name="Plant a million trees").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Plant a million trees")
     expect(page.locator(".app-signature-count")).to_contain_text("3")
     # GOV.UK Frontend's JavaScript ran (it marks the body), so static files and CSP-free scripts load.
