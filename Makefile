@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test bench bench-signing bench-email bench-debates lint format migrate demo clean
+.PHONY: run test bench bench-signing bench-email bench-debates bench-read lint format migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench-email: $(STAMP)
 bench-debates: $(STAMP)
 	@mkdir -p bench/results
 	$(BIN)/python bench/bench_debates.py $(BENCH_ARGS)
+
+# Needs PostgreSQL and Redis (BENCH_POSTGRES_URL, BENCH_REDIS_URL); options: BENCH_ARGS="--big-signatures 200000 ...".
+bench-read: $(STAMP)
+	@mkdir -p bench/results
+	$(BIN)/python bench/bench_read.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
