@@ -14,7 +14,7 @@ import csv
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -168,6 +168,34 @@ def petition_index_csv(request):
         lines.append(writer.writerow([csv_safe(cell) for cell in (action, url, state, signature_count)]))
     response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{CSV_FILENAME}"'
+    response["Cache-Control"] = f"public, max-age={DOWNLOAD_MAX_AGE}"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+CONSTITUENCY_CSV_HEADER = ["Constituency", "ONS code", "MP", "Region", "Signatures"]
+
+
+@require_safe
+def petition_constituencies_csv(request, petition_id: int):
+    """`/petitions/<id>/constituencies.csv`: the petition's signatures by constituency, from the tallies (only
+    constituencies with signatures, by ONS code), for a petition the public can see; 404 / 410 as its JSON."""
+    from .api import petition_api_status, petition_constituency_tallies_for_api
+
+    petition = Petition.objects.filter(pk=petition_id).only("id", "state", "opened_at").first()
+    status = petition_api_status(petition)
+    if status == 410:
+        return render(request, "410.html", {"petition": petition}, status=410)
+    if status != 200:
+        raise Http404("No such petition")
+    writer = csv.writer(_Echo())
+    lines = [writer.writerow(CONSTITUENCY_CSV_HEADER)]
+    for tally in petition_constituency_tallies_for_api(petition=petition):
+        mp = f"{tally.mp_name} MP" if tally.mp_name else ""
+        cells = (tally.name, tally.gss_code, mp, tally.region_name, tally.signature_count)
+        lines.append(writer.writerow([csv_safe(cell) for cell in cells]))
+    response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="petition-{petition.pk}-constituencies.csv"'
     response["Cache-Control"] = f"public, max-age={DOWNLOAD_MAX_AGE}"
     response["Access-Control-Allow-Origin"] = "*"
     return response
