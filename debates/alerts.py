@@ -54,6 +54,7 @@ from petitions.services.notices import (
     _message_domain,
     _Outcome,
     _retry_delay,
+    batch_outcome_add,
     notice_night_window_wait,
     notice_rate_take,
 )
@@ -620,15 +621,7 @@ def alerts_digests_send(*, batch_size: int = 100) -> dict:
                 result["skipped"] += 1
                 continue
             kind, wait_until = _deliver(digest=digest, connection=connection)
-            if kind == _Outcome.SENT:
-                result["sent"] += 1
-            elif kind in (_Outcome.PERMANENT, "gave_up"):
-                result["failed"] += 1
-            else:
-                result["retrying"] += 1
-            if kind in (_Outcome.CONNECTION, "gave_up"):
-                # The mail server is down or dropped us: the rest of the batch would fail the same way.
-                result["held"], result["wait_until"] = "connection", wait_until
+            if batch_outcome_add(result, kind, wait_until):
                 break
     finally:
         try:

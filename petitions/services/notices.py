@@ -449,15 +449,7 @@ def notice_send_batch(*, notice_id: int, batch_size: int = 100) -> dict:
                 notice=notice, delivery=delivery, signature=signature, source=source, connection=connection
             )
             result["claimed"] += 1
-            if kind == _Outcome.SENT:
-                result["sent"] += 1
-            elif kind in (_Outcome.PERMANENT, "gave_up"):
-                result["failed"] += 1
-            else:
-                result["retrying"] += 1
-            if kind in (_Outcome.CONNECTION, "gave_up"):
-                # The mail server is down or dropped us: the rest of the batch would fail the same way.
-                result["held"], result["wait_until"] = "connection", wait_until
+            if batch_outcome_add(result, kind, wait_until):
                 break
         if (
             not result["held"]
@@ -492,6 +484,21 @@ def notice_send_batch(*, notice_id: int, batch_size: int = 100) -> dict:
                 skipped_count=F("skipped_count") + result["skipped"],
             )
     return result
+
+
+def batch_outcome_add(result: dict, kind: str, wait_until) -> bool:
+    """Count one send's outcome into a batch's result (notices and alert digests alike). True when the batch
+    must stop: the mail server is down or dropped us, and the rest would fail the same way."""
+    if kind == _Outcome.SENT:
+        result["sent"] += 1
+    elif kind in (_Outcome.PERMANENT, "gave_up"):
+        result["failed"] += 1
+    else:
+        result["retrying"] += 1
+    if kind in (_Outcome.CONNECTION, "gave_up"):
+        result["held"], result["wait_until"] = "connection", wait_until
+        return True
+    return False
 
 
 def _deliver(*, notice, delivery, signature, source, connection):
