@@ -2,8 +2,7 @@
 
 from django import forms
 
-from petitions import postcodes
-from petitions.forms import GovukForm
+from petitions.forms import GovukForm, gb_postcode_lookup, postcode_field
 
 from . import constituency_selectors as selectors
 
@@ -19,29 +18,12 @@ OPEN, ALL = "open", "all"
 class PostcodeSearchForm(GovukForm):
     """A UK postcode, looked up offline. Once valid, `constituency_code` is the GSS code of its constituency."""
 
-    postcode = forms.CharField(
-        label="Postcode",
-        max_length=postcodes.MAX_RAW_LENGTH,
-        help_text="For example, SW1A 1AA",
-        error_messages={
-            "required": "Enter a postcode",
-            "max_length": postcodes.INVALID_MESSAGE,
-            "null_characters_not_allowed": postcodes.INVALID_MESSAGE,
-        },
-        widget=forms.TextInput(
-            attrs={"autocomplete": "postal-code", "spellcheck": "false", "class": "govuk-input--width-10"}
-        ),
-    )
+    postcode = postcode_field("Postcode")
 
     def clean_postcode(self) -> str:
-        try:
-            found = postcodes.lookup(self.cleaned_data["postcode"])
-        except postcodes.PostcodeError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
-        if found.method == "northern_ireland":
-            raise forms.ValidationError(NORTHERN_IRELAND_MESSAGE, code="northern_ireland")
-        if found.method == "bfpo":
-            raise forms.ValidationError(BFPO_MESSAGE, code="bfpo")
+        found = gb_postcode_lookup(
+            self.cleaned_data["postcode"], northern_ireland=NORTHERN_IRELAND_MESSAGE, bfpo=BFPO_MESSAGE
+        )
         if found.gss_code is None or not selectors.constituency_exists(gss_code=found.gss_code):
             raise forms.ValidationError(NOT_FOUND_MESSAGE, code="not_found")
         self.constituency_code = found.gss_code

@@ -131,6 +131,37 @@ class CurrentCountryField(forms.ModelChoiceField):
         return country
 
 
+def postcode_field(label: str = "Postcode") -> forms.CharField:
+    """A UK postcode box for the lookup forms (constituency search, local petitions, the map)."""
+    return forms.CharField(
+        label=label,
+        max_length=postcodes.MAX_RAW_LENGTH,
+        help_text="For example, SW1A 1AA",
+        error_messages={
+            "required": "Enter a postcode",
+            "max_length": postcodes.INVALID_MESSAGE,
+            "null_characters_not_allowed": postcodes.INVALID_MESSAGE,
+        },
+        widget=forms.TextInput(
+            attrs={"autocomplete": "postal-code", "spellcheck": "false", "class": "govuk-input--width-10"}
+        ),
+    )
+
+
+def gb_postcode_lookup(raw: str, *, northern_ireland: str, bfpo: str) -> postcodes.PostcodeLookup:
+    """The offline lookup of a postcode, or a ValidationError for a malformed one, or for Northern Ireland and
+    BFPO postcodes (no data / no constituency), with the calling page's own advice."""
+    try:
+        found = postcodes.lookup(raw)
+    except postcodes.PostcodeError as error:
+        raise forms.ValidationError(error.message, code=error.code) from None
+    if found.method == "northern_ireland":
+        raise forms.ValidationError(northern_ireland, code="northern_ireland")
+    if found.method == "bfpo":
+        raise forms.ValidationError(bfpo, code="bfpo")
+    return found
+
+
 class UkCitizenshipForm(GovukForm):
     uk_citizenship = forms.ChoiceField(
         label="Are you a British citizen or UK resident?",

@@ -2,9 +2,8 @@
 
 from django import forms
 
-from . import postcodes
 from .browse import DEFAULT_FACET, QUERY_MAX_LENGTH, facet_slug
-from .forms import GovukForm
+from .forms import GovukForm, gb_postcode_lookup, postcode_field
 from .models import Constituency, Department, Topic
 
 QUERY_TOO_LONG_MESSAGE = f"Search terms must be {QUERY_MAX_LENGTH} characters or fewer"
@@ -97,32 +96,15 @@ class LocalPetitionsForm(GovukForm):
     """A UK postcode, looked up offline; once valid, `constituency` is its constituency. Open petitions
     (the default) or every public one: an unknown choice is the default."""
 
-    postcode = forms.CharField(
-        label="Enter your postcode",
-        max_length=postcodes.MAX_RAW_LENGTH,
-        help_text="For example, SW1A 1AA",
-        error_messages={
-            "required": "Enter a postcode",
-            "max_length": postcodes.INVALID_MESSAGE,
-            "null_characters_not_allowed": postcodes.INVALID_MESSAGE,
-        },
-        widget=forms.TextInput(
-            attrs={"autocomplete": "postal-code", "spellcheck": "false", "class": "govuk-input--width-10"}
-        ),
-    )
+    postcode = postcode_field("Enter your postcode")
     state = forms.CharField(required=False, widget=forms.HiddenInput)
 
     constituency: Constituency | None = None
 
     def clean_postcode(self) -> str:
-        try:
-            found = postcodes.lookup(self.cleaned_data["postcode"])
-        except postcodes.PostcodeError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
-        if found.method == "northern_ireland":
-            raise forms.ValidationError(NORTHERN_IRELAND_MESSAGE, code="northern_ireland")
-        if found.method == "bfpo":
-            raise forms.ValidationError(BFPO_MESSAGE, code="bfpo")
+        found = gb_postcode_lookup(
+            self.cleaned_data["postcode"], northern_ireland=NORTHERN_IRELAND_MESSAGE, bfpo=BFPO_MESSAGE
+        )
         constituency = None
         if found.gss_code is not None:
             constituency = (

@@ -15,8 +15,8 @@ from django import forms
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from . import maps, postcodes
-from .forms import GovukForm
+from . import maps
+from .forms import GovukForm, gb_postcode_lookup, postcode_field
 from .models import ConstituencyPetitionJournal, Petition
 
 HEX, GEOGRAPHIC = "hex", "geographic"
@@ -40,31 +40,14 @@ class MapPostcodeForm(GovukForm):
     """The postcode whose constituency the map highlights. After `is_valid()`, `cleaned_data["postcode"]` is
     the normalised postcode and `gss_code` its constituency."""
 
-    postcode = forms.CharField(
-        label="Find a constituency by postcode",
-        help_text="For example, SW1A 1AA",
-        max_length=postcodes.MAX_RAW_LENGTH,
-        error_messages={
-            "required": "Enter a postcode",
-            "max_length": postcodes.INVALID_MESSAGE,
-            "null_characters_not_allowed": postcodes.INVALID_MESSAGE,
-        },
-        widget=forms.TextInput(
-            attrs={"autocomplete": "postal-code", "class": "govuk-input--width-10", "spellcheck": "false"}
-        ),
-    )
+    postcode = postcode_field("Find a constituency by postcode")
 
     gss_code: str | None = None
 
     def clean_postcode(self) -> str:
-        try:
-            found = postcodes.lookup(self.cleaned_data["postcode"])
-        except postcodes.PostcodeError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
-        if found.method == "northern_ireland":
-            raise forms.ValidationError(NORTHERN_IRELAND_MESSAGE, code="northern_ireland")
-        if found.method == "bfpo":
-            raise forms.ValidationError(BFPO_MESSAGE, code="bfpo")
+        found = gb_postcode_lookup(
+            self.cleaned_data["postcode"], northern_ireland=NORTHERN_IRELAND_MESSAGE, bfpo=BFPO_MESSAGE
+        )
         if found.gss_code is None or found.gss_code not in maps.load_hexjson()["hexes"]:
             raise forms.ValidationError(not_found_message(found.postcode), code="not_found")
         self.gss_code = found.gss_code
