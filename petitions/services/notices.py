@@ -27,6 +27,7 @@ tokens before its deliveries are claimed, so all workers together send at most S
 emails in any clock second. Addresses are never logged: only notice, delivery and signature ids and SMTP reply codes.
 """
 
+import functools
 import logging
 import re
 import smtplib
@@ -62,6 +63,7 @@ from ..selectors import notice_recipients
 from .audit import audit_log_record
 from .emails import signature_email_headers, signature_unsubscribe_path
 from .moderation import NotAllowed, TransitionError
+from .notice_mail import NoticeMessages
 
 logger = logging.getLogger(__name__)
 
@@ -182,28 +184,53 @@ def notice_fanout_chunk(*, notice_id: int, chunk_size: int = 5000) -> dict:
         notice.state = NoticeState.RUNNING
         notice.started_at = now
         update_fields += ["state", "started_at"]
-    ids = list(
+    chunk = (
         notice_recipients(notice=notice)
         .filter(pk__gt=notice.fanout_cursor)
         .order_by("pk")
         .values_list("pk", flat=True)[:chunk_size]
     )
-    queued = 0
-    if ids:
-        # Under the notice's lock nothing else inserts for it, so rows that exist already are the only conflicts.
-        existing = NoticeDelivery.objects.filter(notice=notice, signature_id__in=ids).count()
-        NoticeDelivery.objects.bulk_create(
-            [NoticeDelivery(notice=notice, signature_id=pk) for pk in ids], ignore_conflicts=True
-        )
-        queued = len(ids) - existing
+    if connection.vendor == "postgresql":
+        found, last_id, queued = _fanout_insert_select(notice_id=notice.pk, chunk=chunk)
+    else:
+        ids = list(chunk)
+        found, last_id, queued = len(ids), (ids[-1] if ids else None), 0
+        if ids:
+            # Under the notice's lock nothing else inserts for it, so rows that exist already are the only
+            # conflicts.
+            existing = NoticeDelivery.objects.filter(notice=notice, signature_id__in=ids).count()
+            NoticeDelivery.objects.bulk_create(
+                [NoticeDelivery(notice=notice, signature_id=pk) for pk in ids], ignore_conflicts=True
+            )
+            queued = len(ids) - existing
+    if found:
         notice.total += queued
-        notice.fanout_cursor = ids[-1]
-    done = len(ids) < chunk_size
+        notice.fanout_cursor = last_id
+    done = found < chunk_size
     if done:
         notice.fanout_done_at = now
         update_fields.append("fanout_done_at")
     notice.save(update_fields=update_fields)
     return {"state": notice.state, "queued": queued, "done": done}
+
+
+def _fanout_insert_select(*, notice_id: int, chunk) -> tuple[int, int | None, int]:
+    """PostgreSQL: one INSERT … SELECT for the whole chunk, rather than a model instance per recipient (a
+    200,000-signer notice spent its first 20 seconds fanning out that way). Returns (recipients in the chunk,
+    the last one's signature id, delivery rows added)."""
+    select_sql, params = chunk.query.sql_with_params()
+    table = NoticeDelivery._meta.db_table
+    sql = (
+        f"WITH chunk(id) AS ({select_sql}), added AS ("  # noqa: S608 - our own table and ORM-built SQL
+        f"  INSERT INTO {table} (notice_id, signature_id, state, attempts, error)"
+        "   SELECT %s, id, %s, 0, '' FROM chunk"
+        "   ON CONFLICT (notice_id, signature_id) DO NOTHING RETURNING 1"
+        ") SELECT (SELECT count(*) FROM chunk), (SELECT max(id) FROM chunk), (SELECT count(*) FROM added)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, notice_id, DeliveryState.QUEUED])
+        found, last_id, added = cursor.fetchone()
+    return found, last_id, added
 
 
 # --- Sending ---------------------------------------------------------------------------------------------------
@@ -321,17 +348,26 @@ def notice_email_render(*, notice: Notice, signature: Signature, source=None, pr
 
 
 def _message_domain() -> str:
-    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    return _domain_of(settings.DEFAULT_FROM_EMAIL)
+
+
+@functools.lru_cache(maxsize=4)
+def _domain_of(from_email: str) -> str:
+    address = parseaddr(from_email)[1]
     return address.rpartition("@")[2] or "petitions.localhost"
 
 
-def _notice_message(*, notice, signature, source, connection) -> EmailMultiAlternatives:
-    subject, text, html = notice_email_render(notice=notice, signature=signature, source=source)
-    headers = {
+def _notice_headers(*, notice, signature) -> dict:
+    return {
         **signature_email_headers(signature),
         # The same on a re-send, so a repeat after a crash is recognisable as one.
         "Message-ID": f"<notice.{notice.pk}.{signature.pk}@{_message_domain()}>",
     }
+
+
+def _notice_message(*, notice, signature, source, connection) -> EmailMultiAlternatives:
+    subject, text, html = notice_email_render(notice=notice, signature=signature, source=source)
+    headers = _notice_headers(notice=notice, signature=signature)
     message = EmailMultiAlternatives(
         subject, text, settings.DEFAULT_FROM_EMAIL, [signature.email], headers=headers, connection=connection
     )
@@ -432,6 +468,11 @@ def notice_send_batch(*, notice_id: int, batch_size: int = 100) -> dict:
     )
     source = notice_source(notice=notice)
     connection = get_connection()
+    messages = NoticeMessages(
+        render=lambda signature: notice_email_render(notice=notice, signature=signature, source=source),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        connection=connection,
+    )
     skipped: list[int] = []
     unsent = list(deliveries)
     try:
@@ -446,7 +487,12 @@ def notice_send_batch(*, notice_id: int, batch_size: int = 100) -> dict:
                 result["skipped"] += 1
                 continue
             kind, wait_until = _deliver(
-                notice=notice, delivery=delivery, signature=signature, source=source, connection=connection
+                notice=notice,
+                delivery=delivery,
+                signature=signature,
+                source=source,
+                connection=connection,
+                messages=messages,
             )
             result["claimed"] += 1
             if batch_outcome_add(result, kind, wait_until):
@@ -501,13 +547,17 @@ def batch_outcome_add(result: dict, kind: str, wait_until) -> bool:
     return False
 
 
-def _deliver(*, notice, delivery, signature, source, connection):
+def _deliver(*, notice, delivery, signature, source, connection, messages):
     """Send one claimed delivery and record what happened at once (autocommit): sent, failed, or queued again
     for a retry. Returns (what happened, when to come back)."""
     now = timezone.now()
     try:
         connection.open()  # opens the batch's one connection the first time, then does nothing
-        _notice_message(notice=notice, signature=signature, source=source, connection=connection).send()
+        raw = messages.raw(signature=signature, headers=_notice_headers(notice=notice, signature=signature))
+        if raw is None:
+            _notice_message(notice=notice, signature=signature, source=source, connection=connection).send()
+        else:
+            messages.send(connection=connection, signature=signature, raw=raw)
     except (smtplib.SMTPException, OSError) as error:
         kind, reply = _classify(error)
     else:
@@ -527,11 +577,11 @@ def _mark_sent(*, delivery_id: int, attempts: int, now) -> None:
 
 
 def _record(*, delivery, signature, kind, reply, now):
-    deliveries = NoticeDelivery.objects.filter(pk=delivery.pk)
     attempts = delivery.attempts + 1
     if kind == _Outcome.SENT:
         _mark_sent(delivery_id=delivery.pk, attempts=attempts, now=now)
         return kind, None
+    deliveries = NoticeDelivery.objects.filter(pk=delivery.pk)
     if kind == _Outcome.PERMANENT:
         with transaction.atomic():
             deliveries.update(state=DeliveryState.FAILED, attempts=attempts, error=reply, claimed_at=None)
