@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test bench bench-signing bench-email bench-debates bench-read lint format migrate demo clean
+.PHONY: run test bench bench-signing bench-email bench-debates bench-read soak faults lint format migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,15 @@ bench-debates: $(STAMP)
 bench-read: $(STAMP)
 	@mkdir -p bench/results
 	$(BIN)/python bench/bench_read.py $(BENCH_ARGS)
+
+# A 10-minute signing soak at half the peak rate: memory and latency per minute must stay flat. Needs PostgreSQL and Redis.
+soak: $(STAMP)
+	@mkdir -p bench/results
+	$(BIN)/python bench/soak.py $(BENCH_ARGS)
+
+# Fault injection with real processes (own PostgreSQL cluster and Redis); results go to docs/reliability.md.
+faults: $(STAMP)
+	$(BIN)/python scripts/faults/run.py $(FAULTS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -41,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_signing import database_drop, database_url, ms, percentile, redis_flush  # noqa: E402
+from bench.summary import results_meta, target_row  # noqa: E402
 
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "debates.json"
 VAR_DIR = REPO_ROOT / "var" / "bench" / "debates"
@@ -554,7 +555,18 @@ def main() -> None:
             database_drop(args.postgres, DATABASE)
 
     summary = {"browse_p95_ms": browse["p95_ms"], "constituency_p95_ms": constituency["p95_ms"]}
+    figures = [
+        target_row("/debates p95 ms", summary["browse_p95_ms"], "<=", TARGET_P95_MS, key="browse_p95_ms"),
+        target_row(
+            "/constituencies/<code> p95 ms",
+            summary["constituency_p95_ms"],
+            "<=",
+            TARGET_P95_MS,
+            key="constituency_p95_ms",
+        ),
+    ]
     detail = {
+        **results_meta("debates", figures),
         "summary": summary,
         "target_p95_ms": TARGET_P95_MS,
         "met": all(v is not None and v <= TARGET_P95_MS for v in summary.values()),

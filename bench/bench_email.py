@@ -46,6 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_signing import database_drop, database_url, free_port, redis_flush  # noqa: E402
+from bench.summary import results_meta, target_row  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "email.json"
@@ -507,6 +508,7 @@ def main() -> None:
         "missing_after_kill": killed["missing"],
     }
     detail = {
+        **results_meta("email", email_targets(summary)),
         "summary": summary,
         "config": {
             "signers": args.signers,
@@ -525,6 +527,24 @@ def main() -> None:
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(detail, indent=2) + "\n")
     print("BENCH email " + json.dumps(summary, separators=(",", ":")))
+
+
+def email_targets(summary: dict) -> list[dict]:
+    return [
+        target_row("emails/s (pass 1)", summary["emails_per_s"], ">=", 500, key="emails_per_s"),
+        target_row("duplicates", summary["duplicates"], "==", 0, key="duplicates"),
+        target_row("missing", summary["missing"], "==", 0, key="missing"),
+        target_row(
+            "duplicates after the kill",
+            summary["duplicates_after_kill"],
+            "==",
+            0,
+            key="duplicates_after_kill",
+        ),
+        target_row(
+            "missing after the kill", summary["missing_after_kill"], "==", 0, key="missing_after_kill"
+        ),
+    ]
 
 
 def report(detail: dict) -> None:

@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_debates import copy_rows, journal_rows, petition_rows  # noqa: E402
 from bench.bench_signing import database_drop, database_url, ms, percentile, redis_flush  # noqa: E402
+from bench.summary import results_meta, target_row  # noqa: E402
 
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "read.json"
 VAR_DIR = REPO_ROOT / "var" / "bench" / "read"
@@ -700,6 +701,33 @@ def targets(summary: dict) -> dict:
     }
 
 
+def read_targets(summary: dict) -> list[dict]:
+    big, small = summary["petition_json_median_ms"], summary["petition_json_small_median_ms"]
+    return [
+        target_row(
+            "petition JSON median ms (big petition)",
+            big,
+            "<=",
+            TARGET_PETITION_JSON_MEDIAN_MS,
+            key="petition_json_median_ms",
+        ),
+        target_row(
+            "petition JSON, big ÷ small petition",
+            None if big is None or not small else round(big / small, 3),
+            "<=",
+            TARGET_BIG_OVER_SMALL,
+            key="petition_json_median_ms / petition_json_small_median_ms",
+            unit="×",
+        ),
+        target_row(
+            "petition page median ms", summary["petition_page_median_ms"], key="petition_page_median_ms"
+        ),
+        target_row("map median ms", summary["map_median_ms"], key="map_median_ms"),
+        target_row("list p95 ms", summary["list_p95_ms"], "<=", TARGET_LIST_P95_MS, key="list_p95_ms"),
+        target_row("search p95 ms", summary["search_p95_ms"], "<=", TARGET_LIST_P95_MS, key="search_p95_ms"),
+    ]
+
+
 def interrupted(signum, frame):
     raise KeyboardInterrupt
 
@@ -796,6 +824,7 @@ def main() -> None:
     }
     met = targets(summary)
     detail = {
+        **results_meta("read", read_targets(summary)),
         "summary": summary,
         "targets_met": met,
         "missing_pages": missing,

@@ -41,6 +41,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from bench.summary import results_meta, target_row  # noqa: E402
+
 BIN = Path(sys.executable).parent
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "signing.json"
 VAR_DIR = REPO_ROOT / "var" / "bench" / "signing"
@@ -105,16 +108,16 @@ def ms(value: float | None) -> float | None:
 # --- Setting up: database, Redis, server processes --------------------------------------------------------
 
 
-def environment(args, port: int) -> dict:
+def environment(args, port: int, *, database: str = DATABASE, var_dir: Path = VAR_DIR) -> dict:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings",
-        DATABASE_URL=database_url(args.postgres, DATABASE),
+        DATABASE_URL=database_url(args.postgres, database),
         REDIS_URL=args.redis,
         SECRET_KEY="bench-signing-" + "x" * 50,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SITE_URL=f"https://127.0.0.1:{port}",
-        VAR_DIR=str(VAR_DIR),
+        VAR_DIR=str(var_dir),
         TRUSTED_PROXY_COUNT="1",
         SIGNATURE_TALLY_INTERVAL="2",
         LOG_LEVEL="WARNING",
@@ -192,14 +195,15 @@ class Processes:
     """The server side: gunicorn, Celery worker and beat, each in its own process group so that stopping one
     stops its children too."""
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, var_dir: Path = VAR_DIR):
         self.env = env
+        self.var_dir = var_dir
         self.running: dict[str, subprocess.Popen] = {}
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        (VAR_DIR / "staticfiles").mkdir(exist_ok=True)
+        var_dir.mkdir(parents=True, exist_ok=True)
+        (var_dir / "staticfiles").mkdir(exist_ok=True)
 
     def start(self, name: str, argv: list[str]) -> None:
-        log = (VAR_DIR / f"{name}.log").open("wb")
+        log = (self.var_dir / f"{name}.log").open("wb")
         self.running[name] = subprocess.Popen(  # noqa: S603 -- our own executables, fixed arguments
             argv, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -208,7 +212,7 @@ class Processes:
     def check(self) -> None:
         for name, process in self.running.items():
             if process.poll() is not None:
-                tail = (VAR_DIR / f"{name}.log").read_text(errors="replace")[-3000:]
+                tail = (self.var_dir / f"{name}.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
 
     def pid(self, name: str) -> int:
@@ -264,7 +268,7 @@ def servers_start(processes: Processes, args, port: int) -> None:
             "config",
             "beat",
             "--loglevel=WARNING",
-            f"--schedule={VAR_DIR / 'celerybeat-schedule'}",
+            f"--schedule={processes.var_dir / 'celerybeat-schedule'}",
             "--pidfile=",
         ],
     )
@@ -289,7 +293,7 @@ def servers_wait(processes: Processes, port: int, hot: int, db) -> None:
             return
         if time.monotonic() > deadline:
             raise RuntimeError(
-                "the site, worker or beat did not come up within 90 s (see var/bench/signing/*.log)"
+                f"the site, worker or beat did not come up within 90 s (see {processes.var_dir}/*.log)"
             )
         time.sleep(0.5)
 
@@ -749,14 +753,14 @@ SELECT
 """
 
 
-def tally_wait(db, poller: CountPoller, hot_expected: int, timeout: float = 120) -> float:
-    """Seconds until every validated row is counted and count.json shows them all."""
+def tally_wait(db, poller: CountPoller | None, hot_expected: int = 0, timeout: float = 120) -> float:
+    """Seconds until every validated row is counted and count.json shows them all (no poller: the rows only)."""
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
         uncounted = db.execute(
             "SELECT COUNT(*) FROM petitions_signature WHERE state = 'validated' AND counted_at IS NULL"
         ).fetchone()[0]
-        if uncounted == 0 and poller.latest >= hot_expected:
+        if uncounted == 0 and (poller is None or poller.latest >= hot_expected):
             return time.perf_counter() - start
         time.sleep(0.2)
     raise RuntimeError(f"the tally had not caught up {timeout:.0f} s after the load")
@@ -927,6 +931,7 @@ def main() -> None:
         "ratio_vs_bare_insert": round(signatures_per_s / bare_per_s, 3) if bare_per_s else None,
     }
     detail = {
+        **results_meta("signing", signing_targets(summary)),
         "summary": summary,
         "config": {
             "duration_s": args.duration,
@@ -982,6 +987,18 @@ def main() -> None:
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(detail, indent=2) + "\n")
     print("BENCH signing " + json.dumps(summary, separators=(",", ":")))
+
+
+def signing_targets(summary: dict) -> list[dict]:
+    return [
+        target_row("confirmed signatures/s", summary["signatures_per_s"], ">=", 300, key="signatures_per_s"),
+        target_row("errors", summary["errors"], "==", 0, key="errors"),
+        target_row("drift (counts vs rows)", summary["drift"], "==", 0, key="drift"),
+        target_row("count lag p99, s", summary["lag_p99_s"], "<=", 5, key="lag_p99_s"),
+        target_row(
+            "ratio to a bare INSERT", summary["ratio_vs_bare_insert"], ">=", 0.4, key="ratio_vs_bare_insert"
+        ),
+    ]
 
 
 def report(detail: dict) -> None:
