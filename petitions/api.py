@@ -67,9 +67,11 @@ def api_date(value: datetime.date | None) -> str | None:
 
 
 def api_cache_headers(response: HttpResponse, *, interval: int) -> HttpResponse:
-    """Publicly cacheable for one tally interval (stale for two more while revalidating), readable from any
-    origin."""
-    response["Cache-Control"] = f"public, max-age={interval}, stale-while-revalidate={2 * interval}"
+    """Publicly cacheable for one tally interval, stale for two more while revalidating and for five while the
+    site errors (as petition.parliament.uk's `Petition#cache_control`), readable from any origin."""
+    response["Cache-Control"] = (
+        f"public, max-age={interval}, stale-while-revalidate={2 * interval}, stale-if-error={5 * interval}"
+    )
     response["Access-Control-Allow-Origin"] = "*"
     return response
 

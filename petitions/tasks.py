@@ -1,10 +1,15 @@
+import logging
 import smtplib
 import time
 
 from celery import shared_task
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.utils import timezone
 
 from . import selectors, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task
@@ -46,14 +51,42 @@ def tally_signatures() -> dict:
             return totals
 
 
+class EmailRefusedForNow(Exception):
+    """The mail server answered 4xx: try again later. Carries the reply code alone, because Celery logs the
+    exception and the server's own reply (or smtplib's) may quote the address."""
+
+
 @shared_task(
-    autoretry_for=(smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError),
+    # Database errors too: the email is sent after the last query, so a retry never sends it twice, and a
+    # confirmation lost to a PostgreSQL restart would leave its signature unconfirmable.
+    autoretry_for=(
+        smtplib.SMTPServerDisconnected,
+        smtplib.SMTPConnectError,
+        ConnectionError,
+        TimeoutError,
+        DatabaseOperationalError,
+        DatabaseInterfaceError,
+        EmailRefusedForNow,
+    ),
     retry_backoff=True,
     max_retries=6,
 )
 def signature_email(signature_id: int, template: str, extra: dict | None = None) -> bool:
-    """Send one templated email to a signature's address (the creator, a sponsor or a signer)."""
-    return services.signature_email_send(signature_id=signature_id, template=template, extra=extra or {})
+    """Send one templated email to a signature's address (the creator, a sponsor or a signer). A dropped
+    connection, a timeout or a 4xx reply is retried with backoff; a 5xx is final, logged by id and code."""
+    try:
+        return services.signature_email_send(signature_id=signature_id, template=template, extra=extra or {})
+    except smtplib.SMTPConnectError:
+        raise  # the server, not this recipient: retried like a dropped connection
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
+        if isinstance(error, smtplib.SMTPRecipientsRefused):
+            code = max((reply[0] for reply in error.recipients.values()), default=0)
+        else:
+            code = error.smtp_code
+        if 400 <= code < 500:
+            raise EmailRefusedForNow(code) from None
+        logger.warning("Signature %s: the %s email was refused (%s).", signature_id, template, code)
+        return False
 
 
 @shared_task

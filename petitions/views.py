@@ -1,3 +1,5 @@
+import contextlib
+import logging
 import secrets
 
 from django.core.cache import cache
@@ -32,6 +34,8 @@ from .models import (
     SignatureState,
     SiteSettings,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @require_safe
@@ -474,6 +478,16 @@ def _checked_answers(answers: dict) -> tuple[dict | None, str | None]:
     return cleaned, None
 
 
+def _cache_lock_take(key: str) -> bool:
+    """True unless another request holds `key`. With the cache (Redis) down, creating the petition matters more
+    than the double-click guard: go ahead without it."""
+    try:
+        return cache.add(key, 1, timeout=3600)
+    except Exception:  # noqa: BLE001 - any cache backend's connection error
+        logger.warning("The cache is unreachable; creating a petition without the double-submit lock.")
+        return True
+
+
 def _stage_check(request, answers):
     cleaned, broken = _checked_answers(answers)
     if cleaned is None:
@@ -481,12 +495,13 @@ def _stage_check(request, answers):
     if request.method == "POST":
         lock = f"petition-create:{answers.get('nonce') or request.session.session_key}"
         # Two presses at once: the session cannot tell, the cache can (`add` is atomic).
-        if not cache.add(lock, 1, timeout=3600):
+        if not _cache_lock_take(lock):
             return redirect("petitions:thank_you")
         try:
             petition = services.petition_create(**cleaned, ip_address=_client_ip(request))
         except Exception:
-            cache.delete(lock)
+            with contextlib.suppress(Exception):
+                cache.delete(lock)
             raise
         request.session.pop(CREATE_KEY, None)
         request.session[CREATED_KEY] = petition.pk

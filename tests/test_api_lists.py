@@ -305,7 +305,7 @@ def test_headers_cache_for_the_tally_interval_and_allow_any_origin(client):
     site.save()
     response = client.get(LIST)
     assert response["Content-Type"] == "application/json; charset=utf-8"
-    assert response["Cache-Control"] == "public, max-age=7, stale-while-revalidate=14"
+    assert response["Cache-Control"] == "public, max-age=7, stale-while-revalidate=14, stale-if-error=35"
     assert response["Access-Control-Allow-Origin"] == "*"
     assert client.head(LIST).status_code == 200
     assert client.post(LIST).status_code == 405
@@ -393,7 +393,7 @@ def test_constituencies_are_keyed_by_ons_code_with_their_mp(client, django_asser
     ]
     # A vacant seat.
     assert (document["E14001064"]["mp"], document["E14001064"]["party"]) == (None, None)
-    assert response["Cache-Control"] == "public, max-age=60, stale-while-revalidate=120"
+    assert response["Cache-Control"] == "public, max-age=60, stale-while-revalidate=120, stale-if-error=300"
     assert response["Access-Control-Allow-Origin"] == "*"
     assert client.post("/constituencies.json").status_code == 405
 

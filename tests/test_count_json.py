@@ -75,7 +75,7 @@ def test_headers_follow_the_tally_interval(client):
     site.signature_count_interval = 7
     site.save()
     response = client.get(count_url(OpenPetitionFactory().pk))
-    assert response["Cache-Control"] == "public, max-age=7, stale-while-revalidate=14"
+    assert response["Cache-Control"] == "public, max-age=7, stale-while-revalidate=14, stale-if-error=35"
     assert response["Access-Control-Allow-Origin"] == "*"
 
 

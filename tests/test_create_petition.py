@@ -479,6 +479,24 @@ def test_two_presses_at_once_make_one_petition(client):
         cache.delete(f"petition-create:{nonce}")
 
 
+def test_with_the_cache_down_the_petition_is_still_created(client, settings, mailoutbox, caplog):
+    """Redis (the cache) unreachable at the last step: the petition is created without the double-submit lock,
+    and a warning says so, rather than a 500 losing the creator's answers."""
+    from tests.notices_smtp import free_port
+
+    answer_until(client)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        }
+    }
+    response = client.post(url("check"))
+    assert response["Location"] == "/petitions/thank-you"
+    assert Petition.objects.count() == 1
+    assert "without the double-submit lock" in caplog.text
+
+
 def test_a_new_journey_after_submitting_starts_afresh(client):
     answer_until(client)
     client.post(url("check"))

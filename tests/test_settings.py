@@ -58,3 +58,27 @@ def test_production_refuses_to_start_without_database_url():
 def test_london_time_and_time_zone_support(settings):
     assert settings.TIME_ZONE == "Europe/London"
     assert settings.USE_TZ is True
+
+
+def test_production_cookies_use_host_prefixes_and_the_csp_middleware_is_on():
+    """__Host- cookies need Secure, path / and no Domain (docs/security.md); the CSP middleware runs everywhere."""
+    script = (
+        "from django.conf import settings as s;"
+        "print(s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE,"
+        " s.SESSION_COOKIE_DOMAIN, s.CSRF_COOKIE_DOMAIN, s.SESSION_COOKIE_PATH, s.CSRF_COOKIE_PATH,"
+        " s.CSRF_COOKIE_HTTPONLY, 'csp.middleware.CSPMiddleware' in s.MIDDLEWARE)"
+    )
+    result = _run(
+        "shell",
+        "-c",
+        script,
+        env_overrides={
+            "SECRET_KEY": STRONG_KEY,
+            "ALLOWED_HOSTS": "petitions.example.org",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "__Host-sessionid", "__Host-csrftoken", "True", "True", "None", "None", "/", "/", "True", "True"
+    ]  # fmt: skip

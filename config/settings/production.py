@@ -23,5 +23,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-SESSION_COOKIE_NAME = "__Secure-sessionid"
-CSRF_COOKIE_NAME = "__Secure-csrftoken"
+# __Host-: the browser keeps these only if Secure, for path / and this exact host (no Domain), so a sibling
+# subdomain cannot plant or overwrite them (cookie tossing). Development and tests keep Django's plain names,
+# which work over http.
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"

@@ -1,9 +1,15 @@
+import logging
+import smtplib
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from kombu.exceptions import KombuError
 
 from ..emails import email_send
 from ..models import Signature, SiteSettings
+
+logger = logging.getLogger(__name__)
 
 #: The anti-mail-bombing cap: no signature's address gets more confirmation or duplicate emails than this.
 MAX_EMAILS_PER_SIGNATURE = 5
@@ -57,13 +63,35 @@ def signature_email_on_commit(
     `MAX_EMAILS_PER_SIGNATURE` now, in this transaction, so a burst of requests queued before any is sent
     cannot exceed the cap. Returns False, queueing nothing, when the cap is used up.
     """
-    from ..tasks import signature_email
-
     if capped:
         reserved = Signature.objects.filter(pk=signature_id, email_count__lt=MAX_EMAILS_PER_SIGNATURE).update(
             email_count=F("email_count") + 1
         )
         if not reserved:
             return False
-    transaction.on_commit(lambda: signature_email.delay(signature_id, template, extra or {}))
+    transaction.on_commit(lambda: _signature_email_queue(signature_id, template, extra or {}))
     return True
+
+
+def _signature_email_queue(signature_id: int, template: str, extra: dict) -> None:
+    """Queue the email task; with the broker (Redis) down, send the email from this process instead. The
+    signature is committed by now, and its confirmation link is the only way to confirm it: a lost email would
+    lose the signature. Logs ids and error types only, never the address."""
+    from ..tasks import signature_email
+
+    try:
+        signature_email.delay(signature_id, template, extra)
+        return
+    except KombuError as error:  # the broker is unreachable (kombu wraps redis errors)
+        logger.warning(
+            "Signature %s: could not queue the %s email (%s); sending it now.",
+            signature_id,
+            template,
+            type(error).__name__,
+        )
+    try:
+        signature_email_send(signature_id=signature_id, template=template, extra=extra)
+    except (smtplib.SMTPException, OSError) as error:
+        logger.warning(
+            "Signature %s: the %s email failed (%s).", signature_id, template, type(error).__name__
+        )
