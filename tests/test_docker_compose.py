@@ -30,6 +30,8 @@ def test_compose_has_every_service_of_the_production_shape():
     assert "gunicorn config.wsgi" in services["web"]["command"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    for name in ("web", "worker", "counts", "beat"):
+        assert services[name]["restart"] == "unless-stopped", name  # docs/reliability.md: workers can exit
 
 
 def test_app_services_are_wired_by_environment_to_postgres_redis_and_the_mail_catcher():

@@ -1,0 +1,1 @@
+"""Fault injection with real processes: `make faults` (scripts/faults/run.py). See docs/reliability.md."""
