@@ -13,6 +13,10 @@ urlpatterns = [
     path("petitions/<int:petition_id>/map", views.petition_map, name="map"),
     path("petitions/<int:petition_id>/count.json", views.petition_count_json, name="count_json"),
     path("data-sources", views.data_sources, name="data_sources"),
+    path("help", views.info_page, {"page": "help"}, name="help"),
+    path("privacy", views.info_page, {"page": "privacy"}, name="privacy"),
+    path("cookies", views.info_page, {"page": "cookies"}, name="cookies"),
+    path("accessibility", views.info_page, {"page": "accessibility"}, name="accessibility"),
     # Starting a petition (stages: see views.CREATE_STAGES) and gathering supporters.
     path("petitions/start", views.petition_start, name="start"),
     path("petitions/new", views.petition_new, name="new"),

@@ -2,6 +2,7 @@ import contextlib
 import logging
 import secrets
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -176,6 +177,23 @@ def petition_count_json(request, petition_id: int):
 @require_safe
 def data_sources(request):
     return render(request, "pages/data_sources.html")
+
+
+INFO_PAGES = {"help", "privacy", "cookies", "accessibility"}
+
+
+@require_safe
+def info_page(request, page: str):
+    """The help page, privacy notice, cookies page and accessibility statement the footer links to."""
+    if page not in INFO_PAGES:
+        raise Http404
+    context = {
+        "site": SiteSettings.cached(),
+        "nav_section": "help" if page == "help" else "",
+        "session_cookie": settings.SESSION_COOKIE_NAME,
+        "csrf_cookie": settings.CSRF_COOKIE_NAME,
+    }
+    return render(request, f"pages/{page}.html", context)
 
 
 def csrf_failure(request, reason=""):

@@ -128,3 +128,31 @@ def test_staff_banner_and_dissolution_notice_show_on_every_public_page(client):
     html = client.get("/").content.decode()
     assert "The site will be down for maintenance on Sunday." in html
     assert "Parliament has been dissolved" in html
+
+
+def test_every_footer_and_menu_link_opens_a_page(client):
+    """The help page, privacy notice, cookies page and accessibility statement exist (they were 404s)."""
+    import re
+
+    home = client.get("/").content.decode()
+    links = set(re.findall(r'class="govuk-(?:footer|service-navigation)__link" href="(/[^"]*)"', home))
+    assert {"/help", "/privacy", "/cookies", "/accessibility", "/data-sources"} <= links
+    for link in links:
+        assert client.get(link).status_code == 200, link
+
+
+def test_info_pages_say_what_the_site_actually_does(client, settings):
+    from petitions.models import SiteSettings
+
+    site = SiteSettings.load()
+    site.threshold_for_response, site.threshold_for_debate = 12_000, 150_000
+    site.save()
+    help_page = client.get("/help").content.decode()
+    assert "<title>How petitions work" in help_page
+    assert "12,000 signatures" in help_page and "150,000 signatures" in help_page
+    assert f"{site.minimum_sponsors} people have supported it" in help_page
+    assert "Six months after a petition closes" in client.get("/privacy").content.decode()
+    cookies = client.get("/cookies").content.decode()
+    assert settings.SESSION_COOKIE_NAME in cookies and settings.CSRF_COOKIE_NAME in cookies
+    assert "WCAG" in client.get("/accessibility").content.decode()
+    assert client.post("/help").status_code == 405

@@ -259,6 +259,10 @@ PAGES = [
     Case("local-petitions", "petitions_browse:local", visit("/petitions/local")),
     Case("local-petitions-found", "petitions_browse:local", visit("/petitions/local?postcode=SW1A+1AA")),
     Case("data-sources", "petitions:data_sources", visit("/data-sources")),
+    Case("help", "petitions:help", visit("/help")),
+    Case("privacy", "petitions:privacy", visit("/privacy")),
+    Case("cookies", "petitions:cookies", visit("/cookies")),
+    Case("accessibility-statement", "petitions:accessibility", visit("/accessibility")),
     Case("consultations", "responses:consultations", visit("/consultations")),
     Case("debates", "debates_browse:list", visit("/debates")),
     Case(
