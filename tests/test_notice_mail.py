@@ -13,7 +13,7 @@ from django.db import transaction
 from petitions.models import NoticeKind, SiteSettings
 from petitions.services import notice_create, notice_email_render, notice_send_batch
 from petitions.services.notice_mail import NoticeMessages
-from petitions.services.notices import _notice_headers, _notice_message, notice_source
+from petitions.services.notices import _notice_headers, _notice_message, notice_fanout_chunk, notice_source
 from tests.factories import OpenPetitionFactory, ValidatedSignatureFactory
 from tests.notices_smtp import smtp_server_start
 from tests.test_notices import _sources
@@ -186,3 +186,66 @@ def test_over_real_smtp_every_signer_gets_the_message_django_would_have_sent(set
             _assert_same(received[signature.email], _parse(django.message().as_bytes(linesep="\r\n")))
     finally:
         controller.stop()
+
+
+class _RefusingHandler:
+    """Accepts every message but answers DATA for `refuse` addresses with the given reply."""
+
+    def __init__(self, refuse: dict):
+        self.refuse, self.accepted = refuse, []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.refuse:
+                return self.refuse[rcpt]
+        self.accepted.extend(envelope.rcpt_tos)
+        return "250 Message accepted for delivery"
+
+
+@pytest.mark.parametrize(
+    ("reply", "state", "failed_on_signature"),
+    [("550 5.7.1 Message rejected as spam", "failed", True), ("451 4.3.0 Try again later", "queued", False)],
+)
+def test_a_refusal_after_the_data_overrides_the_sent_recorded_before_the_reply(
+    petition, settings, reply, state, failed_on_signature
+):
+    """The fast path records "sent" as soon as the message is on its way; a server that then refuses it gets
+    the refusal recorded instead: failed for a 5xx, queued for a retry for a 4xx. The others are sent."""
+    import logging
+
+    from aiosmtpd.controller import Controller
+
+    from petitions.models import NoticeDelivery
+    from tests.notices_smtp import free_port
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    refused = ValidatedSignatureFactory(petition=petition, notify_by_email=True, email="refused@example.com")
+    others = ValidatedSignatureFactory.create_batch(3, petition=petition, notify_by_email=True)
+    handler = _RefusingHandler({"refused@example.com": reply})
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        site = SiteSettings.load()
+        site.bulk_email_rate = 10_000
+        site.save()
+        notice = _notice(petition, NoticeKind.OTHER_BUSINESS)
+        notice_fanout_chunk(notice_id=notice.pk)
+        result = notice_send_batch(notice_id=notice.pk)
+    finally:
+        controller.stop()
+    assert result["sent"] == 3
+    assert sorted(handler.accepted) == sorted(s.email for s in others)
+    delivery = NoticeDelivery.objects.get(notice=notice, signature=refused)
+    assert (delivery.state, delivery.sent_at) == (state, None)
+    assert delivery.error.startswith(reply[:3]) and "refused@" not in delivery.error
+    refused.refresh_from_db()
+    assert (refused.email_failed_at is not None) is failed_on_signature
+    assert set(
+        NoticeDelivery.objects.filter(notice=notice)
+        .exclude(signature=refused)
+        .values_list("state", flat=True)
+    ) == {"sent"}

@@ -12,8 +12,10 @@ address, a line over 998 bytes, a connection that isn't SMTP such as the test su
 through Django's own message instead: `NoticeMessages.raw` returns None for it.
 """
 
+import contextlib
 import re
 import secrets
+import smtplib
 from email.charset import Charset
 from email.header import Header
 from email.utils import formatdate
@@ -29,6 +31,8 @@ _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\
 #: RFC 5322's hard limit on a line, without its CRLF.
 _MAX_LINE = 998
 _HEADER_SAFE = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
+#: SMTP's dot-stuffing (RFC 5321 4.5.2), as smtplib does it.
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
 
 def _placeholder(label: str) -> str:
@@ -145,10 +149,45 @@ class NoticeMessages:
         body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
         return ("".join(head) + body).encode("utf-8")
 
-    def send(self, *, connection, signature, raw: bytes) -> None:
-        """Send prebuilt bytes over the batch's open SMTP connection (as Django's backend would)."""
+    def send(self, *, connection, signature, raw: bytes, before_reply) -> None:
+        """Send prebuilt bytes over the batch's open SMTP connection, calling `before_reply()` once the whole
+        message, final dot included, is on its way and before the server's reply is read.
+
+        The caller records the delivery as sent there. A worker killed after the server accepted a message but
+        before that record was written would send it again after its lease: recording before the reply instead
+        of after leaves that window at the few microseconds between two writes, rather than the server's
+        processing time plus a round trip (and the commit's wait overlaps the server's work). A refusal after
+        the data (rare) raises as smtplib's `sendmail` would, and the caller records that over it.
+        """
         connection.open()
-        connection.connection.sendmail(self.envelope_from, [signature.email], raw)
+        smtp = connection.connection
+        smtp.ehlo_or_helo_if_needed()
+        code, reply = smtp.mail(self.envelope_from)
+        if code != 250:
+            _reset(smtp)
+            raise smtplib.SMTPSenderRefused(code, reply, self.envelope_from)
+        code, reply = smtp.rcpt(signature.email)
+        if code not in (250, 251):
+            _reset(smtp)
+            raise smtplib.SMTPRecipientsRefused({signature.email: (code, reply)})
+        code, reply = smtp.docmd("data")
+        if code != 354:
+            _reset(smtp)
+            raise smtplib.SMTPDataError(code, reply)
+        data = _DOT_AT_LINE_START.sub(b"..", raw)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        smtp.send(data + b".\r\n")
+        before_reply()
+        code, reply = smtp.getreply()
+        if code != 250:
+            _reset(smtp)
+            raise smtplib.SMTPDataError(code, reply)
+
+
+def _reset(smtp) -> None:
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
 
 
 def _part(body: str, subtype: str) -> str | None:

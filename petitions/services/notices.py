@@ -551,17 +551,25 @@ def _deliver(*, notice, delivery, signature, source, connection, messages):
     """Send one claimed delivery and record what happened at once (autocommit): sent, failed, or queued again
     for a retry. Returns (what happened, when to come back)."""
     now = timezone.now()
+    recorded = []
+
+    def record_sent():
+        _mark_sent(delivery_id=delivery.pk, attempts=delivery.attempts + 1, now=now)
+        recorded.append(True)
+
     try:
         connection.open()  # opens the batch's one connection the first time, then does nothing
         raw = messages.raw(signature=signature, headers=_notice_headers(notice=notice, signature=signature))
         if raw is None:
             _notice_message(notice=notice, signature=signature, source=source, connection=connection).send()
         else:
-            messages.send(connection=connection, signature=signature, raw=raw)
+            messages.send(connection=connection, signature=signature, raw=raw, before_reply=record_sent)
     except (smtplib.SMTPException, OSError) as error:
-        kind, reply = _classify(error)
+        kind, reply = _classify(error)  # recorded below, over a "sent" written before the reply
     else:
         kind, reply = _Outcome.SENT, ""
+        if recorded:
+            return kind, None
     return _record(delivery=delivery, signature=signature, kind=kind, reply=reply, now=now)
 
 
@@ -584,7 +592,9 @@ def _record(*, delivery, signature, kind, reply, now):
     deliveries = NoticeDelivery.objects.filter(pk=delivery.pk)
     if kind == _Outcome.PERMANENT:
         with transaction.atomic():
-            deliveries.update(state=DeliveryState.FAILED, attempts=attempts, error=reply, claimed_at=None)
+            deliveries.update(
+                state=DeliveryState.FAILED, attempts=attempts, error=reply, claimed_at=None, sent_at=None
+            )
             Signature.objects.filter(pk=signature.pk).update(
                 email_failed_at=now, email_failure=reply, updated_at=now
             )
@@ -595,7 +605,12 @@ def _record(*, delivery, signature, kind, reply, now):
     retry_at = now + _retry_delay(attempts)
     if attempts >= MAX_ATTEMPTS:
         deliveries.update(
-            state=DeliveryState.FAILED, attempts=attempts, error=reply, next_attempt_at=None, claimed_at=None
+            state=DeliveryState.FAILED,
+            attempts=attempts,
+            error=reply,
+            next_attempt_at=None,
+            claimed_at=None,
+            sent_at=None,
         )
         logger.warning(
             "Notice %s, signature %s: gave up after %s temporary failures",
@@ -605,7 +620,12 @@ def _record(*, delivery, signature, kind, reply, now):
         )
         return ("gave_up" if kind == _Outcome.CONNECTION else _Outcome.PERMANENT), retry_at
     deliveries.update(
-        state=DeliveryState.QUEUED, attempts=attempts, error=reply, next_attempt_at=retry_at, claimed_at=None
+        state=DeliveryState.QUEUED,
+        attempts=attempts,
+        error=reply,
+        next_attempt_at=retry_at,
+        claimed_at=None,
+        sent_at=None,
     )
     logger.info(
         "Notice %s, signature %s: temporary failure, retrying later", delivery.notice_id, signature.pk
