@@ -2,6 +2,7 @@ from django.http import HttpResponseBadRequest
 from django.template.loader import render_to_string
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+DATA_SUFFIXES = (".json", ".csv", ".ics", ".atom", ".svg")
 
 
 class RejectBadRequestsMiddleware:
@@ -16,7 +17,21 @@ class RejectBadRequestsMiddleware:
                 "400.html", {"message": "Your request contained invalid characters."}, request
             )
             return HttpResponseBadRequest(body)
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content and request.method != "HEAD":
+            self._explain_method_not_allowed(request, response)
+        return response
+
+    @staticmethod
+    def _explain_method_not_allowed(request, response) -> None:
+        """Django's method checks answer 405 with an empty body: pages get the readable error page (the Allow
+        header stays), data endpoints a one-line explanation in their own terms."""
+        if request.path.endswith(DATA_SUFFIXES):
+            response.content = f"{request.method} is not allowed here; use {response['Allow']}.\n".encode()
+            response["Content-Type"] = "text/plain; charset=utf-8"
+            return
+        response.content = render_to_string("405.html", {"allowed": response["Allow"]}, request)
+        response["Content-Type"] = "text/html; charset=utf-8"
 
     @staticmethod
     def _has_nul(request) -> bool:

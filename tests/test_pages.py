@@ -100,7 +100,17 @@ def test_nul_byte_in_a_form_post_gets_a_400(client):
 
 def test_post_to_a_read_only_page_is_refused_not_a_500(client):
     assert Client(enforce_csrf_checks=True).post("/").status_code == 403
-    assert client.post("/").status_code == 405
+    response = client.post("/")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert "Sorry, this page cannot do that" in response.content.decode()
+
+
+def test_a_wrong_method_on_a_data_endpoint_is_explained_in_plain_text(client):
+    response = client.delete("/petitions.json")
+    assert response.status_code == 405
+    assert response["Content-Type"].startswith("text/plain")
+    assert response.content.decode() == "DELETE is not allowed here; use GET, HEAD.\n"
 
 
 def test_csrf_failure_gets_the_styled_403_page():
