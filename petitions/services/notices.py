@@ -14,12 +14,13 @@ Lifecycle
 
 Exactly once: a sender takes a batch of deliveries with one short transaction (SELECT … FOR UPDATE SKIP LOCKED,
 then state queued → sending with `claimed_at`: a lease), so no two senders ever hold the same delivery. It then
-sends them one by one over one SMTP connection and records each as sent with its own committed UPDATE the
-moment the server has accepted it, so a sent delivery is never picked again. A sender stops sending its claimed
+sends them one by one over one SMTP connection and records each as sent with its own committed UPDATE as soon as
+the whole message is on its way, before reading the server's reply (a refusal is then recorded over it), so a
+sent delivery is never picked again. A sender stops sending its claimed
 rows after DELIVERY_SEND_WINDOW and puts the rest back; rows whose lease (DELIVERY_LEASE) ran out unrecorded
-(their worker died) go back to the queue. The one residual window is a worker killed after the SMTP server
-accepted a message (its reply to DATA) and before that UPDATE commits: that single message is sent again once
-the lease runs out. To make even that duplicate harmless each message carries a Message-ID made from the notice
+(their worker died) go back to the queue. The one residual window is a worker killed in the microseconds between
+writing a message's final dot and writing that UPDATE: that single message is sent again once the lease runs
+out (see notice_mail.NoticeMessages.send). To make even that duplicate harmless each message carries a Message-ID made from the notice
 and signature ids, the same on both sends, which mail systems use to recognise a repeat.
 
 Throttle: a counter per wall-clock second in the shared cache (Redis in production), taken a batch's worth of
