@@ -910,6 +910,15 @@ def test_c19_double_submit_two_racing_posts_make_one_row_and_both_see_thank_you(
 # --- 20. Redis stopped ------------------------------------------------------------------------------------------
 
 
+class _Listener(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_c20_redis_stopped_during_signing_keeps_the_signature_and_sends_its_email(
     reference_data_restored, settings, mailoutbox, caplog
@@ -931,6 +940,13 @@ def test_c20_redis_stopped_during_signing_keeps_the_signature_and_sends_its_emai
     celery_app.amqp._producer_pool = pools.producers[celery_app.connection_for_write(dead)]
     celery_app.conf.task_always_eager = False
     client = Client(raise_request_exception=False)
+    # Listen on the emails logger itself: an earlier in-process Celery worker in the same session may have
+    # reconfigured logging (disabled loggers, raised levels), which caplog alone would not see past.
+    emails_logger = logging.getLogger("petitions.services.emails")
+    listened = _Listener()
+    saved = emails_logger.disabled, emails_logger.level
+    emails_logger.disabled, emails_logger.level = False, logging.INFO
+    emails_logger.addHandler(listened)
     try:
         first = sign(client, petition, email="first@example.org")
         second = sign(client, petition, email="second@example.org")  # over the burst limit of 1
@@ -944,7 +960,9 @@ def test_c20_redis_stopped_during_signing_keeps_the_signature_and_sends_its_emai
     finally:
         celery_app.conf.task_always_eager = True
         celery_app.amqp._producer_pool = working_pool
-    warnings = [r.getMessage() for r in caplog.records if r.name == "petitions.services.emails"]
+        emails_logger.removeHandler(listened)
+        emails_logger.disabled, emails_logger.level = saved
+    warnings = listened.messages
     assert (
         f"Signature {signature.pk}: could not queue the signature_confirm email (OperationalError); sending it now."
         in warnings
@@ -1127,7 +1145,9 @@ def test_c23_read_load_cache_headers_and_constant_query_counts(client):
     )
     for i in range(60):
         OpenPetitionFactory(action=f"Petition number {i}", signature_count=i)
-    expected = f"public, max-age={interval}, stale-while-revalidate={2 * interval}, stale-if-error={5 * interval}"
+    expected = (
+        f"public, max-age={interval}, stale-while-revalidate={2 * interval}, stale-if-error={5 * interval}"
+    )
     for url in (f"/petitions/{big.pk}/count.json", f"/petitions/{big.pk}.json"):
         response = client.get(url)
         assert response["Cache-Control"] == expected, url
