@@ -259,7 +259,10 @@ def test_history_json_gives_every_hour_with_signatures_and_the_running_total(cli
     assert response["Content-Type"] == "application/json; charset=utf-8"
     assert response["Access-Control-Allow-Origin"] == "*"
     interval = SiteSettings.load().signature_count_interval
-    assert response["Cache-Control"] == f"public, max-age={interval}, stale-while-revalidate={2 * interval}, stale-if-error={5 * interval}"
+    assert (
+        response["Cache-Control"]
+        == f"public, max-age={interval}, stale-while-revalidate={2 * interval}, stale-if-error={5 * interval}"
+    )
     assert response.json() == {
         "links": {"self": f"{settings.SITE_URL}/petitions/{petition.pk}/history.json"},
         "data": {
