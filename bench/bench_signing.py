@@ -66,21 +66,25 @@ def parse_args():
         help="seconds of load on the bare INSERT view",
     )
     parser.add_argument("--clients", type=int, default=int(env("BENCH_CLIENTS", 16)))
+    stack_arguments_add(
+        parser, database=DATABASE, redis_env="BENCH_REDIS_URL", redis_default="redis://127.0.0.1:6379/14"
+    )
+    return parser.parse_args()
+
+
+def stack_arguments_add(parser, *, database: str, redis_env: str, redis_default: str) -> None:
+    """The options of the site stack the signing benchmark and the soak both start."""
+    env = os.environ.get
     parser.add_argument("--web-workers", type=int, default=int(env("BENCH_WEB_WORKERS", 2)))
     parser.add_argument("--web-threads", type=int, default=int(env("BENCH_WEB_THREADS", 4)))
     parser.add_argument("--celery-concurrency", type=int, default=int(env("BENCH_CELERY_CONCURRENCY", 2)))
     parser.add_argument(
         "--postgres",
         default=env("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-        help=f"server URL; the database {DATABASE} on it is dropped and recreated",
+        help=f"server URL; the database {database} on it is dropped and recreated",
     )
-    parser.add_argument(
-        "--redis",
-        default=env("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
-        help="flushed before and after",
-    )
-    parser.add_argument("--keep-db", action="store_true", help=f"leave {DATABASE} behind for inspection")
-    return parser.parse_args()
+    parser.add_argument("--redis", default=env(redis_env, redis_default), help="flushed before and after")
+    parser.add_argument("--keep-db", action="store_true", help=f"leave {database} behind for inspection")
 
 
 def database_url(server: str, name: str) -> str:

@@ -59,6 +59,7 @@ from bench.bench_signing import (  # noqa: E402
     servers_start,
     servers_wait,
     site_prepare,
+    stack_arguments_add,
     tally_wait,
 )
 from bench.summary import judged, results_meta, target_row  # noqa: E402
@@ -98,20 +99,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--clients", type=int, default=int(env("BENCH_SOAK_CLIENTS", 32)), help="client threads"
     )
-    parser.add_argument("--web-workers", type=int, default=int(env("BENCH_WEB_WORKERS", 2)))
-    parser.add_argument("--web-threads", type=int, default=int(env("BENCH_WEB_THREADS", 4)))
-    parser.add_argument("--celery-concurrency", type=int, default=int(env("BENCH_CELERY_CONCURRENCY", 2)))
-    parser.add_argument(
-        "--postgres",
-        default=env("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-        help=f"server URL; the database {DATABASE} on it is dropped and recreated",
+    stack_arguments_add(
+        parser, database=DATABASE, redis_env="BENCH_SOAK_REDIS_URL", redis_default="redis://127.0.0.1:6379/15"
     )
-    parser.add_argument(
-        "--redis",
-        default=env("BENCH_SOAK_REDIS_URL", "redis://127.0.0.1:6379/15"),
-        help="flushed before and after",
-    )
-    parser.add_argument("--keep-db", action="store_true", help=f"leave {DATABASE} behind for inspection")
     args = parser.parse_args(argv)
     if args.minutes < 1:
         parser.error("--minutes must be at least 1")
